@@ -1,0 +1,137 @@
+"""The collector plugin interface.
+
+A collector is a class registered under the ``devsecops_exporter.collectors`` entry
+point group. It declares a pydantic ``config_model`` for its own settings and
+implements ``collect``, which returns a :class:`CollectionResult` of normalized
+records. The core owns everything else: scheduling, the store, derivation and
+publishing. Built-in collectors are registered exactly like third-party ones.
+
+Example (a third-party package's ``pyproject.toml``)::
+
+    [project.entry-points."devsecops_exporter.collectors"]
+    mytool = "mytool_collector:MyToolCollector"
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from collectors.records import Finding, Incident, RecordKind, Repository, SiemAlert
+from collectors.settings import StrictModel
+
+
+class ErrorKind(StrEnum):
+    """Bounded set of error kinds, used as the ``kind`` label of error counters."""
+
+    AUTH = "auth"  # 401, bad or expired credentials
+    PERMISSION = "permission"  # 403 that is not a rate limit: missing scope or role
+    NOT_FOUND = "not_found"  # 404 on something the config names
+    RATE_LIMITED = "rate_limited"  # 429 / secondary limits, retries exhausted
+    TIMEOUT = "timeout"
+    NETWORK = "network"  # connection refused, DNS, TLS
+    SERVER = "server"  # 5xx after retries
+    CLIENT = "client"  # other 4xx (400 bad query, 410 gone, 422 ...)
+    MALFORMED_RESPONSE = "malformed_response"  # non-JSON, truncated, wrong shape
+    MALFORMED_RECORD = "malformed_record"  # one record skipped; the run goes on
+    UNMAPPED_VALUE = "unmapped_value"  # a new enum value the mapping does not know
+    CONFIG = "config"  # a setting that only fails when used (missing file, bad query)
+    INTERNAL = "internal"  # a bug: unexpected exception in the collector
+
+
+class CollectorError(Exception):
+    """A failed collection run. The message must never contain a secret."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class SourceGauge:
+    """A source-specific gauge a collector wants published (e.g. API budget left).
+
+    The publisher adds the ``collector`` label and checks the name: it must start
+    with ``devsecops_`` and label values must be bounded (no ids, no free text).
+    """
+
+    name: str
+    documentation: str
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class CollectionResult:
+    """What one run returns.
+
+    ``complete`` lists the record kinds for which this result is the whole current
+    set of this collector's records: stored records of those kinds that the result no
+    longer contains are deleted. Kinds not listed are upserted only (incremental runs).
+    ``deleted`` names records known to be gone in an incremental run.
+    ``state`` is persisted only when the run succeeds and handed back to the next run
+    (watermarks, ETags, the time of the last full pass); ``None`` keeps the old state.
+    ``record_errors`` counts records skipped by kind; skipping never fails the run.
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    repositories: list[Repository] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    siem_alerts: list[SiemAlert] = field(default_factory=list)
+    complete: frozenset[RecordKind] = frozenset()
+    deleted: dict[RecordKind, list[tuple[str, str]]] = field(default_factory=dict)
+    state: dict[str, Any] | None = None
+    record_errors: Counter[ErrorKind] = field(default_factory=Counter)
+    gauges: list[SourceGauge] = field(default_factory=list)
+
+    def records_of(self, kind: RecordKind) -> list[Any]:
+        return {
+            RecordKind.FINDING: self.findings,
+            RecordKind.REPOSITORY: self.repositories,
+            RecordKind.INCIDENT: self.incidents,
+            RecordKind.SIEM_ALERT: self.siem_alerts,
+        }[kind]
+
+
+@dataclass(frozen=True)
+class CollectContext:
+    """What the core hands a run: its name, the clock, and the last good state."""
+
+    name: str
+    now: datetime
+    state: dict[str, Any]
+    logger: logging.Logger
+
+
+class Collector(ABC):
+    """Base class for collector plugins.
+
+    Subclasses set ``config_model`` (a :class:`StrictModel` subclass) and ``kinds``
+    (the record kinds they can return), and implement :meth:`collect`. The core
+    builds one instance per configured collector with its validated settings and
+    calls ``collect`` on its schedule, one run at a time.
+    """
+
+    config_model: ClassVar[type[StrictModel]]
+    kinds: ClassVar[frozenset[RecordKind]]
+
+    def __init__(self, name: str, settings: StrictModel) -> None:
+        self.name = name
+        self.settings = settings
+
+    @abstractmethod
+    async def collect(self, ctx: CollectContext) -> CollectionResult:
+        """Pull the source and return normalized records, or raise CollectorError."""
+
+    async def check(self, ctx: CollectContext) -> list[str]:
+        """Probe the source for ``check-config --online``; return problems found.
+
+        The default makes no request. Collectors that talk to an API override it to
+        validate credentials and queries cheaply.
+        """
+        return []

@@ -1,0 +1,190 @@
+"""Normalized records: the one vocabulary every collector returns and the store keeps.
+
+All timestamps are timezone-aware UTC datetimes. A record that breaks an invariant
+(fixed without a fix time, resolved before it opened, ...) raises ``ValueError`` at
+construction, so a malformed source row is rejected where it is read, with its
+position, instead of skewing a derived metric later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class FindingState(StrEnum):
+    OPEN = "open"
+    FIXED = "fixed"
+    DISMISSED = "dismissed"
+
+
+class Disposition(StrEnum):
+    """How a SIEM alert was triaged. Only ``actionable`` counts as signal."""
+
+    ACTIONABLE = "actionable"
+    FALSE_POSITIVE = "false_positive"
+    BENIGN = "benign"
+    UNDETERMINED = "undetermined"
+    UNTRIAGED = "untriaged"
+
+
+class RecordKind(StrEnum):
+    FINDING = "finding"
+    REPOSITORY = "repository"
+    INCIDENT = "incident"
+    SIEM_ALERT = "siem_alert"
+
+
+def _require_utc(name: str, value: datetime | None) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def _require_order(earlier_name: str, earlier: datetime | None,
+                   later_name: str, later: datetime | None) -> None:
+    if earlier is not None and later is not None and later < earlier:
+        raise ValueError(f"{later_name} ({later.isoformat()}) is before "
+                         f"{earlier_name} ({earlier.isoformat()})")
+
+
+def _require_id(record_id: str, source: str) -> None:
+    if not record_id:
+        raise ValueError("id must not be empty")
+    if not source:
+        raise ValueError("source must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A vulnerability or weakness, from a scanner alert or a ticket.
+
+    ``resolved_at`` is when it was fixed or dismissed; it is required for both and
+    forbidden while open (a reopened finding is open again, with its original
+    ``opened_at``, so its SLA clock keeps running from the first report).
+    ``disclosed_at`` is when the underlying advisory was published, where known.
+    """
+
+    id: str
+    source: str
+    severity: Severity
+    opened_at: datetime
+    state: FindingState = FindingState.OPEN
+    resolved_at: datetime | None = None
+    dismissed_reason: str | None = None
+    asset: str | None = None
+    cve_ids: tuple[str, ...] = ()
+    disclosed_at: datetime | None = None
+    category: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_id(self.id, self.source)
+        _require_utc("opened_at", self.opened_at)
+        _require_utc("resolved_at", self.resolved_at)
+        _require_utc("disclosed_at", self.disclosed_at)
+        if self.state is FindingState.OPEN and self.resolved_at is not None:
+            raise ValueError("an open finding cannot have resolved_at")
+        if self.state is not FindingState.OPEN and self.resolved_at is None:
+            raise ValueError(f"a {self.state.value} finding needs resolved_at")
+        _require_order("opened_at", self.opened_at, "resolved_at", self.resolved_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    """A source repository and the security settings seen on it.
+
+    ``None`` on a setting means "could not be read" (missing permission, API not
+    available), which is different from ``False`` ("read, and off"). Coverage shares
+    count only repositories whose setting is known.
+
+    ``review_gate_tier`` scores the default branch's protection in the spirit of
+    OpenSSF Scorecard's Branch-Protection check: 0 none; 1 force-push and deletion
+    blocked; 2 plus at least one required review; 3 plus required status checks;
+    4 plus two or more reviews or code-owner review; 5 plus stale reviews dismissed
+    and rules enforced for administrators.
+    """
+
+    id: str
+    source: str
+    name: str
+    archived: bool = False
+    fork: bool = False
+    sast_enabled: bool | None = None
+    sast_tools: tuple[str, ...] = ()
+    review_gate_tier: int | None = None
+    secret_scanning: bool | None = None
+    push_protection: bool | None = None
+    dependency_alerts: bool | None = None
+    topics: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _require_id(self.id, self.source)
+        if not self.name:
+            raise ValueError("name must not be empty")
+        if self.review_gate_tier is not None and not 0 <= self.review_gate_tier <= 5:
+            raise ValueError("review_gate_tier must be between 0 and 5")
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A security incident's timeline: started, detected, contained, resolved."""
+
+    id: str
+    source: str
+    detected_at: datetime
+    severity: Severity | None = None
+    started_at: datetime | None = None
+    contained_at: datetime | None = None
+    resolved_at: datetime | None = None
+    postmortem: bool | None = None
+
+    def __post_init__(self) -> None:
+        _require_id(self.id, self.source)
+        for name in ("started_at", "detected_at", "contained_at", "resolved_at"):
+            _require_utc(name, getattr(self, name))
+        _require_order("started_at", self.started_at, "detected_at", self.detected_at)
+        _require_order("detected_at", self.detected_at, "contained_at", self.contained_at)
+        _require_order("detected_at", self.detected_at, "resolved_at", self.resolved_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SiemAlert:
+    """A SIEM detection alert and how it was triaged."""
+
+    id: str
+    source: str
+    created_at: datetime
+    disposition: Disposition = Disposition.UNTRIAGED
+    triaged_at: datetime | None = None
+    rule: str | None = None
+    severity: Severity | None = None
+
+    def __post_init__(self) -> None:
+        _require_id(self.id, self.source)
+        _require_utc("created_at", self.created_at)
+        _require_utc("triaged_at", self.triaged_at)
+        _require_order("created_at", self.created_at, "triaged_at", self.triaged_at)
+
+
+Record = Finding | Repository | Incident | SiemAlert
+
+KIND_OF: dict[type, RecordKind] = {
+    Finding: RecordKind.FINDING,
+    Repository: RecordKind.REPOSITORY,
+    Incident: RecordKind.INCIDENT,
+    SiemAlert: RecordKind.SIEM_ALERT,
+}
+
+
+def utc(value: datetime) -> datetime:
+    """Return ``value`` as an aware UTC datetime (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -1,0 +1,325 @@
+"""Configuration: one YAML file, environment overrides, strict validation.
+
+Every key is checked: an unknown key, a wrong type or a bad duration is an error
+that names the file, the line and the key path. Environment variables prefixed
+``DEVSECOPS_`` override scalar settings (``DEVSECOPS_WEB__LISTEN_ADDRESS=:9999``,
+``DEVSECOPS_STORE__PATH=/data/x.db``; ``__`` separates nesting levels). Each
+collector's ``config`` block is validated by that collector's own model.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from collectors.records import Severity
+from collectors.settings import ConfigPath, Duration, PositiveDuration, StrictModel
+from exporter.plugins import PluginError, load_collector_class
+
+DEFAULT_PORT = 10121
+ENV_PREFIX = "DEVSECOPS_"
+_LABEL_VALUE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+class ConfigError(Exception):
+    """An invalid configuration; ``problems`` holds one line per error."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(f"{path}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``:PORT`` means all interfaces, ``[::1]:PORT`` for IPv6)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"listen address {value!r} must look like HOST:PORT or :PORT")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range 1-65535")
+    host = host.strip("[]")
+    return host, port
+
+
+def _check_listen_address(value: str) -> str:
+    parse_listen_address(value)
+    return value
+
+
+ListenAddress = Annotated[str, AfterValidator(_check_listen_address)]
+
+
+def _check_label_value(value: str) -> str:
+    if not _LABEL_VALUE.match(value):
+        raise ValueError(
+            f"{value!r} must be lowercase letters, digits, '_' or '-', starting with a letter "
+            "(it becomes a metric label value)"
+        )
+    return value
+
+
+LabelValue = Annotated[str, AfterValidator(_check_label_value)]
+
+
+class WebConfig(StrictModel):
+    listen_address: ListenAddress = f":{DEFAULT_PORT}"
+    telemetry_path: str = "/metrics"
+
+    @field_validator("telemetry_path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or value in ("/", "/-/healthy", "/-/ready", "/-/reload"):
+            raise ValueError("telemetry_path must be an absolute path other than / and /-/*")
+        return value
+
+
+class StoreConfig(StrictModel):
+    path: ConfigPath = Path("devsecops-exporter.db")
+
+
+class QuarterConfig(StrictModel):
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+
+
+def _default_sla_days() -> dict[Severity, int]:
+    return {Severity.CRITICAL: 7, Severity.HIGH: 30, Severity.MEDIUM: 90, Severity.LOW: 120}
+
+
+class SlaConfig(StrictModel):
+    window: PositiveDuration = timedelta(days=90)
+    days: dict[Severity, Annotated[int, Field(gt=0)]] = Field(default_factory=_default_sla_days)
+
+    @model_validator(mode="after")
+    def _all_severities(self) -> SlaConfig:
+        missing = [s.value for s in Severity if s not in self.days]
+        if missing:
+            raise ValueError(f"days is missing severities: {', '.join(missing)}")
+        return self
+
+
+class RepositoryScope(StrictModel):
+    """Which repositories count as active for coverage shares."""
+
+    include_forks: bool = False
+    exclude: list[str] = Field(default_factory=list, description="regexes on repository name")
+
+    @field_validator("exclude")
+    @classmethod
+    def _regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+        return patterns
+
+
+class MaturityConfig(StrictModel):
+    rules: ConfigPath | None = Field(default=None, description="level rules; default: bundled")
+    assessments: ConfigPath | None = None
+    evidence_max_age: PositiveDuration = timedelta(days=120)
+
+
+class CollectorEntry(StrictModel):
+    name: LabelValue
+    type: str
+    interval: PositiveDuration | None = None
+    cron: str | None = None
+    jitter: Duration = timedelta(seconds=10)
+    timeout: PositiveDuration = timedelta(minutes=10)
+    enabled: bool = True
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> CollectorEntry:
+        if self.interval is not None and self.cron is not None:
+            raise ValueError("set either interval or cron, not both")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
+        return self
+
+    @property
+    def schedule_interval(self) -> timedelta:
+        """The nominal interval, used in HELP text and staleness: cron counts as 1h."""
+        if self.interval is not None:
+            return self.interval
+        return timedelta(hours=1) if self.cron else timedelta(minutes=15)
+
+
+class Config(BaseSettings):
+    """The whole configuration file."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    web: WebConfig = Field(default_factory=WebConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    quarters: QuarterConfig = Field(default_factory=QuarterConfig)
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+    repositories: RepositoryScope = Field(default_factory=RepositoryScope)
+    maturity: MaturityConfig = Field(default_factory=MaturityConfig)
+    collectors: list[CollectorEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        names = [c.name for c in self.collectors]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"collector names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+class LoadedConfig(BaseModel):
+    """A validated config plus each collector's validated settings object."""
+
+    model_config = {"arbitrary_types_allowed": True, "frozen": True}
+
+    path: Path
+    config: Config
+    collector_settings: dict[str, Any]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def _line_map(text: str) -> dict[tuple[Any, ...], int]:
+    """Map key paths (as pydantic locations) to 1-based line numbers in the YAML."""
+    lines: dict[tuple[Any, ...], int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                child = (*path, key_node.value)
+                walk(value_node, child)
+                lines[child] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*path, index))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _locate(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _problems(exc: ValidationError, lines: dict[tuple[Any, ...], int], file: str,
+              prefix: tuple[Any, ...] = ()) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = (*prefix, *error["loc"])
+        # pydantic reports tagged/union members; drop internal markers like 'function-after'
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        line = _locate(lines, loc)
+        where = f"{file}:{line}" if line else file
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see config.example.yaml)"
+        problems.append(f"{where}: {_format_loc(loc)}: {message}")
+    return problems
+
+
+def env_overrides() -> dict[str, Any]:
+    """Settings from ``DEVSECOPS_*`` environment variables, as a nested mapping."""
+    return EnvSettingsSource(Config)()
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: Path | str) -> LoadedConfig:
+    """Read, merge with the environment and validate; raise ConfigError on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, [f"{where}: malformed YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, [f"{path}: the top level must be a mapping of settings"])
+    lines = _line_map(text)
+    context = {"base_dir": path.resolve().parent}
+    try:
+        merged = _deep_merge(data, env_overrides())
+    except Exception as exc:  # pydantic-settings reports unparsable env values this way
+        raise ConfigError(path, [f"environment override: {exc}"]) from None
+    try:
+        config = Config.model_validate(merged, context=context)
+    except ValidationError as exc:
+        raise ConfigError(path, _problems(exc, lines, str(path))) from None
+
+    problems: list[str] = []
+    settings: dict[str, Any] = {}
+    for index, entry in enumerate(config.collectors):
+        loc = ("collectors", index)
+        try:
+            cls = load_collector_class(entry.type)
+        except PluginError as exc:
+            line = _locate(lines, (*loc, "type"))
+            problems.append(f"{path}:{line}: {_format_loc((*loc, 'type'))}: {exc}")
+            continue
+        try:
+            settings[entry.name] = cls.config_model.model_validate(entry.config, context=context)
+        except ValidationError as exc:
+            problems.extend(_problems(exc, lines, str(path), (*loc, "config")))
+    if problems:
+        raise ConfigError(path, problems)
+    return LoadedConfig(path=path.resolve(), config=config, collector_settings=settings)

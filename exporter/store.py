@@ -1,0 +1,341 @@
+"""SQLite store: normalized records, collector state and per-quarter history.
+
+Why SQLite: zero set-up for the embedded default, WAL lets scrapes and derivation
+read while a collection writes, and a collection run commits in one transaction,
+so a run that fails half-way leaves the previous data exactly as it was.
+
+Timestamps are stored as float seconds since the epoch (UTC): compact, indexable
+and cheap to stream into derivation, which reads plain tuples rather than objects so
+that a million findings fit in a few tens of MB.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collectors.base import CollectionResult
+from collectors.records import RecordKind
+
+SEVERITY_CODES = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+STATE_CODES = {"open": 0, "fixed": 1, "dismissed": 2}
+DISPOSITION_CODES = {
+    "untriaged": 0, "actionable": 1, "false_positive": 2, "benign": 3, "undetermined": 4,
+}
+
+# Forward-only migrations: index i upgrades the schema from version i to i + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE findings (
+        source TEXT NOT NULL, id TEXT NOT NULL, collector TEXT NOT NULL, run INTEGER NOT NULL,
+        severity INTEGER NOT NULL, state INTEGER NOT NULL,
+        opened_at REAL NOT NULL, resolved_at REAL, disclosed_at REAL,
+        dismissed_reason TEXT, asset TEXT, cve_ids TEXT, category TEXT,
+        PRIMARY KEY (source, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX findings_collector ON findings (collector, run);
+    CREATE TABLE repositories (
+        source TEXT NOT NULL, id TEXT NOT NULL, collector TEXT NOT NULL, run INTEGER NOT NULL,
+        name TEXT NOT NULL, archived INTEGER NOT NULL, fork INTEGER NOT NULL,
+        sast_enabled INTEGER, sast_tools TEXT, review_gate_tier INTEGER,
+        secret_scanning INTEGER, push_protection INTEGER, dependency_alerts INTEGER,
+        topics TEXT,
+        PRIMARY KEY (source, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX repositories_collector ON repositories (collector, run);
+    CREATE TABLE incidents (
+        source TEXT NOT NULL, id TEXT NOT NULL, collector TEXT NOT NULL, run INTEGER NOT NULL,
+        severity INTEGER, started_at REAL, detected_at REAL NOT NULL, contained_at REAL,
+        resolved_at REAL, postmortem INTEGER,
+        PRIMARY KEY (source, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX incidents_collector ON incidents (collector, run);
+    CREATE TABLE siem_alerts (
+        source TEXT NOT NULL, id TEXT NOT NULL, collector TEXT NOT NULL, run INTEGER NOT NULL,
+        created_at REAL NOT NULL, triaged_at REAL, disposition INTEGER NOT NULL,
+        rule TEXT, severity INTEGER,
+        PRIMARY KEY (source, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX siem_alerts_collector ON siem_alerts (collector, run);
+    CREATE TABLE collector_state (
+        collector TEXT PRIMARY KEY, run INTEGER NOT NULL, state TEXT NOT NULL,
+        last_success REAL
+    );
+    CREATE TABLE quarter_values (
+        quarter TEXT NOT NULL, metric TEXT NOT NULL, labels TEXT NOT NULL,
+        value REAL NOT NULL, updated_at REAL NOT NULL,
+        PRIMARY KEY (quarter, metric, labels)
+    ) WITHOUT ROWID;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+TABLES = {
+    RecordKind.FINDING: "findings",
+    RecordKind.REPOSITORY: "repositories",
+    RecordKind.INCIDENT: "incidents",
+    RecordKind.SIEM_ALERT: "siem_alerts",
+}
+
+
+class StoreError(Exception):
+    """The database cannot be opened or is newer than this version understands."""
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _sev(value: Any) -> int | None:
+    return None if value is None else SEVERITY_CODES[value.value]
+
+
+def _finding_row(r: Any, collector: str, run: int) -> tuple[Any, ...]:
+    return (r.source, r.id, collector, run, SEVERITY_CODES[r.severity.value],
+            STATE_CODES[r.state.value], r.opened_at.timestamp(), _ts(r.resolved_at),
+            _ts(r.disclosed_at), r.dismissed_reason, r.asset, " ".join(r.cve_ids) or None,
+            r.category)
+
+
+def _repository_row(r: Any, collector: str, run: int) -> tuple[Any, ...]:
+    return (r.source, r.id, collector, run, r.name, int(r.archived), int(r.fork),
+            _flag(r.sast_enabled), " ".join(r.sast_tools) or None, r.review_gate_tier,
+            _flag(r.secret_scanning), _flag(r.push_protection), _flag(r.dependency_alerts),
+            " ".join(r.topics) or None)
+
+
+def _incident_row(r: Any, collector: str, run: int) -> tuple[Any, ...]:
+    return (r.source, r.id, collector, run, _sev(r.severity), _ts(r.started_at),
+            r.detected_at.timestamp(), _ts(r.contained_at), _ts(r.resolved_at),
+            _flag(r.postmortem))
+
+
+def _siem_alert_row(r: Any, collector: str, run: int) -> tuple[Any, ...]:
+    return (r.source, r.id, collector, run, r.created_at.timestamp(), _ts(r.triaged_at),
+            DISPOSITION_CODES[r.disposition.value], r.rule, _sev(r.severity))
+
+
+_ROW_BUILDERS = {
+    RecordKind.FINDING: _finding_row,
+    RecordKind.REPOSITORY: _repository_row,
+    RecordKind.INCIDENT: _incident_row,
+    RecordKind.SIEM_ALERT: _siem_alert_row,
+}
+_COLUMN_COUNTS = {
+    RecordKind.FINDING: 13, RecordKind.REPOSITORY: 14,
+    RecordKind.INCIDENT: 10, RecordKind.SIEM_ALERT: 9,
+}
+
+# What derivation reads: the columns it needs, in the order it unpacks them.
+FINDING_COLUMNS = "severity, state, opened_at, resolved_at, disclosed_at"
+REPOSITORY_COLUMNS = (
+    "name, archived, fork, sast_enabled, review_gate_tier, secret_scanning, "
+    "push_protection, dependency_alerts"
+)
+INCIDENT_COLUMNS = "started_at, detected_at, contained_at, resolved_at, postmortem"
+SIEM_ALERT_COLUMNS = "created_at, triaged_at, disposition"
+
+
+@dataclass(frozen=True)
+class CollectorRecordState:
+    run: int
+    state: dict[str, Any]
+    last_success: float | None
+
+
+class Store:
+    """Thread-safe access: one connection per thread, writes serialised by a lock."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            try:
+                connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+            self._local.connection = connection
+        return connection
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connect()
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this exporter's "
+                    f"{SCHEMA_VERSION}; upgrade the exporter or point store.path elsewhere"
+                )
+            for index in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[index].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._connect().execute("PRAGMA user_version").fetchone()[0]
+
+    # -- collector runs -------------------------------------------------------------
+
+    def collector_state(self, collector: str) -> CollectorRecordState:
+        row = self._connect().execute(
+            "SELECT run, state, last_success FROM collector_state WHERE collector = ?",
+            (collector,),
+        ).fetchone()
+        if row is None:
+            return CollectorRecordState(run=0, state={}, last_success=None)
+        return CollectorRecordState(run=row[0], state=json.loads(row[1]), last_success=row[2])
+
+    def apply(self, collector: str, result: CollectionResult, finished_at: datetime) -> int:
+        """Store one successful run atomically; return the run number.
+
+        Records are upserted by (source, id). For each kind in ``result.complete``, this
+        collector's stored records that the run did not return are deleted.
+        """
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT run, state FROM collector_state WHERE collector = ?", (collector,)
+            ).fetchone()
+            run = (row[0] if row else 0) + 1
+            old_state = row[1] if row else "{}"
+            for kind, table in TABLES.items():
+                records = result.records_of(kind)
+                if records:
+                    build = _ROW_BUILDERS[kind]
+                    marks = ", ".join("?" * _COLUMN_COUNTS[kind])
+                    db.executemany(
+                        f"INSERT OR REPLACE INTO {table} VALUES ({marks})",  # noqa: S608
+                        (build(r, collector, run) for r in records),
+                    )
+                if kind in result.complete:
+                    db.execute(
+                        f"DELETE FROM {table} WHERE collector = ? AND run <> ?",  # noqa: S608
+                        (collector, run),
+                    )
+                for source, record_id in result.deleted.get(kind, []):
+                    db.execute(
+                        f"DELETE FROM {table} WHERE source = ? AND id = ?",  # noqa: S608
+                        (source, record_id),
+                    )
+            state = old_state if result.state is None else json.dumps(result.state)
+            db.execute(
+                "INSERT OR REPLACE INTO collector_state VALUES (?, ?, ?, ?)",
+                (collector, run, state, finished_at.timestamp()),
+            )
+        return run
+
+    def record_counts(self) -> dict[tuple[str, RecordKind], int]:
+        """Stored records per (collector, kind), for the records gauge."""
+        counts: dict[tuple[str, RecordKind], int] = {}
+        db = self._connect()
+        for kind, table in TABLES.items():
+            for collector, count in db.execute(
+                f"SELECT collector, COUNT(*) FROM {table} GROUP BY collector"  # noqa: S608
+            ):
+                counts[(collector, kind)] = count
+        return counts
+
+    def forget_collectors(self, keep: Sequence[str]) -> None:
+        """Drop records of collectors no longer configured (after a reload)."""
+        marks = ", ".join("?" * len(keep)) or "''"
+        with self._transaction() as db:
+            for table in [*TABLES.values(), "collector_state"]:
+                db.execute(
+                    f"DELETE FROM {table} WHERE collector NOT IN ({marks})",  # noqa: S608
+                    tuple(keep),
+                )
+
+    # -- streaming reads for derivation ----------------------------------------------
+
+    def _stream(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+        cursor = self._connect().execute(sql, params)
+        while True:
+            rows = cursor.fetchmany(10_000)
+            if not rows:
+                return
+            yield from rows
+
+    def iter_findings(self) -> Iterator[tuple[Any, ...]]:
+        """(severity code, state code, opened_at, resolved_at, disclosed_at) tuples."""
+        return self._stream(f"SELECT {FINDING_COLUMNS} FROM findings")  # noqa: S608
+
+    def iter_repositories(self) -> Iterator[tuple[Any, ...]]:
+        return self._stream(f"SELECT {REPOSITORY_COLUMNS} FROM repositories")  # noqa: S608
+
+    def iter_incidents(self) -> Iterator[tuple[Any, ...]]:
+        return self._stream(f"SELECT {INCIDENT_COLUMNS} FROM incidents")  # noqa: S608
+
+    def iter_siem_alerts(self) -> Iterator[tuple[Any, ...]]:
+        return self._stream(f"SELECT {SIEM_ALERT_COLUMNS} FROM siem_alerts")  # noqa: S608
+
+    # -- per-quarter history -----------------------------------------------------------
+
+    def save_quarter_values(
+        self, quarter: str, values: Mapping[tuple[str, tuple[tuple[str, str], ...]], float],
+        at: datetime,
+    ) -> None:
+        """Keep the latest value of each metric for ``quarter`` (coverage, levels)."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO quarter_values VALUES (?, ?, ?, ?, ?)",
+                [(quarter, name, json.dumps(dict(labels), sort_keys=True), value,
+                  at.timestamp()) for (name, labels), value in values.items()],
+            )
+
+    def quarter_values(
+        self, quarters: Sequence[str] | None = None,
+    ) -> dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
+        """Stored history as {quarter: {(metric, labels): value}}."""
+        sql = "SELECT quarter, metric, labels, value FROM quarter_values"
+        params: tuple[Any, ...] = ()
+        if quarters is not None:
+            sql += f" WHERE quarter IN ({', '.join('?' * len(quarters)) or chr(39) * 2})"
+            params = tuple(quarters)
+        history: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        for quarter, metric, labels, value in self._connect().execute(sql, params):
+            key = (metric, tuple(sorted(json.loads(labels).items())))
+            history.setdefault(quarter, {})[key] = value
+        return history
+
+
+def utc_from_ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import os
 import types
 import typing
 from collections import Counter
@@ -28,7 +29,7 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from collectors.base import (
     CollectContext,
@@ -85,7 +86,10 @@ class Rebase(StrictModel):
 
 
 class FileCollectorSettings(StrictModel):
-    base_dir: ConfigPath = Field(default=Path("."), description="where relative paths start")
+    base_dir: ConfigPath = Field(
+        default=Path("."), validate_default=True,
+        description="where relative paths start; default: the config file's directory",
+    )
     files: list[FileSpec] = Field(min_length=1)
     naive_timezone: str = Field(
         default="UTC", description="time zone for timestamps written without an offset"
@@ -100,6 +104,17 @@ class FileCollectorSettings(StrictModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> FileCollectorSettings:
+        """Fail at start-up, not at the first run, when a data file is missing."""
+        try:
+            for path, _ in self.resolved_files():
+                if not os.access(path, os.R_OK) or not path.is_file():
+                    raise ValueError(f"cannot read data file {path}")
+        except CollectorError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     def resolved_files(self) -> list[tuple[Path, FileSpec]]:
         """Expand globs; a spec that matches nothing is a config error."""

@@ -111,7 +111,7 @@ def derive_findings(rows: Iterable[tuple[Any, ...]], settings: DerivationSetting
     - Exposure window (seconds), per severity and quarter: mean of fixed - disclosed over
       findings fixed in the quarter that carry an advisory disclosure time.
     """
-    previous, current = quarters
+    previous, _current = quarters
     eval_times = (min(now.timestamp(), previous.end.timestamp()), now.timestamp())
     bounds = [(q.start.timestamp(), q.end.timestamp()) for q in quarters]
     window = settings.sla_window.total_seconds()

@@ -1,0 +1,293 @@
+"""The running exporter: collectors on a schedule, store, snapshot swaps, reload.
+
+Flow of one run: the scheduler calls :meth:`Exporter.run_collector` in a worker
+thread; the collector's coroutine runs with a timeout; on success the result is
+committed in one transaction; either way a new snapshot is built and swapped in with
+one assignment. Rebuilds are serialised so two runs ending together cannot interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from collectors.base import CollectContext, Collector, CollectorError, ErrorKind, SourceGauge
+from exporter.assess import MaturityConfigError, MaturityModel, assess, load_model
+from exporter.config import CollectorEntry, ConfigError, LoadedConfig, load_config
+from exporter.derive import DerivationSettings, derive_all, point_in_time_values
+from exporter.health import HealthBook
+from exporter.plugins import load_collector_class
+from exporter.snapshot import Snapshot, derived_families, merge_families
+from exporter.store import Store
+
+log = logging.getLogger("devsecops_exporter")
+RESERVED_PREFIXES = ("devsecops_collector_", "devsecops_maturity_", "devsecops_build",
+                     "devsecops_snapshot", "devsecops_config")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def derivation_settings(loaded: LoadedConfig) -> DerivationSettings:
+    config = loaded.config
+    return DerivationSettings(
+        sla_days={s.value: d for s, d in config.sla.days.items()},
+        sla_window=config.sla.window,
+        fiscal_start_month=config.quarters.fiscal_year_start_month,
+        include_forks=config.repositories.include_forks,
+        exclude_patterns=tuple(config.repositories.exclude),
+    )
+
+
+def valid_source_gauges(name: str, gauges: list[SourceGauge]) -> list[SourceGauge]:
+    """Drop gauges a plugin may not publish (wrong prefix, core names, bad labels)."""
+    kept = []
+    for gauge in gauges:
+        bad_name = (not gauge.name.startswith("devsecops_")
+                    or gauge.name.startswith(RESERVED_PREFIXES))
+        bad_label = any(k in ("collector", "quarter") for k, _ in gauge.labels)
+        if bad_name or bad_label:
+            log.warning("collector %s: ignoring gauge %s (reserved or unprefixed name or "
+                        "label)", name, gauge.name)
+            continue
+        kept.append(gauge)
+    return kept
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything that a reload replaces as one unit."""
+
+    loaded: LoadedConfig
+    model: MaturityModel
+    collectors: dict[str, tuple[CollectorEntry, Collector]]
+
+
+def build_runtime(loaded: LoadedConfig) -> Runtime:
+    """Instantiate collectors and the maturity model for a validated config."""
+    try:
+        model = load_model(loaded.config.maturity)
+    except MaturityConfigError as exc:
+        raise ConfigError(loaded.path, exc.problems) from None
+    collectors = {}
+    for entry in loaded.config.collectors:
+        if entry.enabled:
+            cls = load_collector_class(entry.type)
+            collectors[entry.name] = (entry, cls(entry.name, loaded.collector_settings[entry.name]))
+    return Runtime(loaded=loaded, model=model, collectors=collectors)
+
+
+class Exporter:
+    """Owns the store, the schedule and the current snapshot."""
+
+    def __init__(self, loaded: LoadedConfig, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
+        self.runtime = build_runtime(loaded)
+        self.store = Store(loaded.config.store.path)
+        self.health = HealthBook()
+        self.health.reload.last_success = time.time()
+        self._configure_health()
+        self._snapshot: Snapshot | None = None
+        self._sequence = 0
+        self._rebuild_lock = threading.Lock()
+        self._runs_finished = threading.Event()
+        self._scheduler: BackgroundScheduler | None = None
+
+    # -- snapshot ---------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    @property
+    def ready(self) -> bool:
+        """Ready once a snapshot exists that reflects data: stored or freshly collected."""
+        return self._snapshot is not None and self._runs_finished.is_set()
+
+    def rebuild(self, *, rederive: bool = True) -> Snapshot:
+        """Build a complete new snapshot and swap it in with one assignment."""
+        with self._rebuild_lock:
+            now = self.clock()
+            previous = self._snapshot
+            runtime = self.runtime
+            if rederive or previous is None or previous.derived is None:
+                derived = self._derive(runtime, now)
+                assessment = assess(derived, runtime.model,
+                                    self.store.quarter_values(), now)
+                for quarter, values in assessment.history_values().items():
+                    self.store.save_quarter_values(quarter, values, now)
+            else:
+                derived, assessment = previous.derived, previous.assessment
+            self._sequence += 1
+            families = merge_families([
+                derived_families(derived),
+                assessment.families(),  # type: ignore[union-attr]
+                self.health.families(self.store.record_counts(), now.timestamp()),
+            ])
+            snapshot = Snapshot(created_at=now, families=families, derived=derived,
+                                assessment=assessment, sequence=self._sequence)
+            self._snapshot = snapshot
+            return snapshot
+
+    def _derive(self, runtime: Runtime, now: datetime):
+        settings = derivation_settings(runtime.loaded)
+        derived = derive_all(
+            findings=self.store.iter_findings(),
+            repositories=self.store.iter_repositories(),
+            incidents=self.store.iter_incidents(),
+            siem_alerts=self.store.iter_siem_alerts(),
+            settings=settings,
+            now=now,
+            history=self.store.quarter_values(),
+        )
+        self.store.save_quarter_values(derived.current.label, point_in_time_values(derived), now)
+        return derived
+
+    # -- collection -------------------------------------------------------------------
+
+    def _configure_health(self) -> None:
+        self.health.configure(
+            (name, entry.type, entry.schedule_interval.total_seconds(),
+             self.store.collector_state(name).last_success)
+            for name, (entry, _) in self.runtime.collectors.items()
+        )
+
+    def run_collector(self, name: str) -> bool:
+        """One scheduled run: collect, commit, rebuild. Never raises."""
+        runtime = self.runtime
+        if name not in runtime.collectors:
+            return False
+        entry, collector = runtime.collectors[name]
+        started = time.monotonic()
+        now = self.clock()
+        ctx = CollectContext(name=name, now=now, state=self.store.collector_state(name).state,
+                             logger=logging.getLogger(f"devsecops_exporter.collector.{name}"))
+        try:
+            result = asyncio.run(asyncio.wait_for(collector.collect(ctx),
+                                                  entry.timeout.total_seconds()))
+            finished = self.clock()
+            self.store.apply(name, result, finished)
+        except CollectorError as exc:
+            self._failed(name, started, exc.kind, str(exc))
+            return False
+        except TimeoutError:
+            self._failed(name, started, ErrorKind.TIMEOUT,
+                         f"run exceeded its timeout of {entry.timeout.total_seconds():.0f}s")
+            return False
+        except Exception:
+            log.exception("collector %s: unexpected error; previous data kept", name)
+            self._failed(name, started, ErrorKind.INTERNAL, None)
+            return False
+        duration = time.monotonic() - started
+        self.health.record_success(name, finished.timestamp(), duration, result.record_errors,
+                                   valid_source_gauges(name, result.gauges))
+        log.info("collector %s: ok in %.2fs (%d findings, %d repositories, %d incidents, "
+                 "%d SIEM alerts%s)", name, duration, len(result.findings),
+                 len(result.repositories), len(result.incidents), len(result.siem_alerts),
+                 f", {sum(result.record_errors.values())} records skipped"
+                 if result.record_errors else "")
+        self._after_run(rederive=True)
+        return True
+
+    def _failed(self, name: str, started: float, kind: ErrorKind, message: str | None) -> None:
+        if message is not None:
+            log.error("collector %s failed (%s): %s; previous data kept", name, kind.value,
+                      message)
+        self.health.record_failure(name, time.monotonic() - started, kind)
+        self._after_run(rederive=False)
+
+    def _after_run(self, *, rederive: bool) -> None:
+        try:
+            self.rebuild(rederive=rederive)
+        finally:
+            self._runs_finished.set()
+
+    def collect_once(self) -> bool:
+        """Run every collector once, in order; True if all succeeded."""
+        results = [self.run_collector(name) for name in list(self.runtime.collectors)]
+        if not results:
+            self.rebuild()
+            self._runs_finished.set()
+        return all(results)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Publish what the store already has, then start the schedule."""
+        self.rebuild()
+        if any(count for count in self.store.record_counts().values()) or not \
+                self.runtime.collectors:
+            self._runs_finished.set()
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max(2, len(self.runtime.collectors)))},
+            timezone=UTC,
+        )
+        self._schedule(self.runtime, run_now=set(self.runtime.collectors))
+        self._scheduler.start()
+
+    def _schedule(self, runtime: Runtime, run_now: set[str]) -> None:
+        """(Re)create one job per collector; those in ``run_now`` run immediately."""
+        assert self._scheduler is not None
+        self._scheduler.remove_all_jobs()
+        for name, (entry, _) in runtime.collectors.items():
+            jitter = int(entry.jitter.total_seconds()) or None
+            if entry.cron is not None:
+                trigger = CronTrigger.from_crontab(entry.cron, timezone=UTC)
+                trigger.jitter = jitter
+            else:
+                trigger = IntervalTrigger(seconds=entry.schedule_interval.total_seconds(),
+                                          jitter=jitter, timezone=UTC)
+            options = {"next_run_time": datetime.now(UTC)} if name in run_now else {}
+            self._scheduler.add_job(
+                self.run_collector, trigger, args=[name], id=name, name=f"collector {name}",
+                max_instances=1, coalesce=True, misfire_grace_time=60, **options,
+            )
+
+    def reload(self, path: str | None = None) -> tuple[bool, str]:
+        """Load the config again; on any problem keep the running one. Never raises."""
+        old = self.runtime
+        try:
+            loaded = load_config(path or old.loaded.path)
+            if loaded.config.store.path != old.loaded.config.store.path:
+                raise ConfigError(loaded.path, ["store.path cannot change on reload; restart"])
+            runtime = build_runtime(loaded)
+        except ConfigError as exc:
+            self.health.reload.successful = False
+            log.error("reload rejected, previous configuration kept: %s", exc)
+            self.rebuild(rederive=False)
+            return False, str(exc)
+        if loaded.config.web != old.loaded.config.web:
+            log.warning("web settings changed; they take effect after a restart")
+        self.runtime = runtime
+        self._configure_health()
+        self.store.forget_collectors([e.name for e in loaded.config.collectors])
+        self.health.reload.successful = True
+        self.health.reload.last_success = time.time()
+        if self._scheduler is not None:
+            # New or changed collectors run at once; unchanged ones keep their rhythm.
+            changed = {name for name, (entry, _) in runtime.collectors.items()
+                       if name not in old.collectors
+                       or old.collectors[name][0] != entry
+                       or old.loaded.collector_settings.get(name)
+                       != loaded.collector_settings.get(name)}
+            self._schedule(runtime, run_now=changed)
+        self.rebuild()
+        log.info("configuration reloaded from %s", loaded.path)
+        return True, "configuration reloaded"
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        self.store.close()

@@ -1,0 +1,242 @@
+"""Command line: ``serve``, ``collect --once``, ``check-config``, ``explain``.
+
+Exit codes: 0 success; 1 a collection or check failed; 2 invalid configuration or
+usage (the Prometheus tools' convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from exporter import __version__
+from exporter.config import ConfigError, LoadedConfig, load_config, parse_listen_address
+
+DEFAULT_CONFIG = os.environ.get("DEVSECOPS_CONFIG", "config.yaml")
+log = logging.getLogger("devsecops_exporter")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _load(path: str) -> LoadedConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _build_exporter(loaded: LoadedConfig):
+    from exporter.app import Exporter
+    from exporter.store import StoreError
+
+    try:
+        return Exporter(loaded)
+    except (ConfigError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from exporter.server import ExporterServer
+
+    loaded = _load(args.config)
+    _setup_logging(args.log_level or loaded.config.log_level)
+    address = args.listen_address or loaded.config.web.listen_address
+    try:
+        host, port = parse_listen_address(address)
+    except ValueError as exc:
+        print(f"error: --web.listen-address: {exc}", file=sys.stderr)
+        return 2
+    exporter = _build_exporter(loaded)
+    try:
+        server = ExporterServer((host, port), exporter, loaded.config.web.telemetry_path)
+    except OSError as exc:
+        print(f"error: cannot listen on {address}: {exc.strerror}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_hup(signum: int, frame: object) -> None:
+        threading.Thread(target=exporter.reload, name="reload", daemon=True).start()
+
+    def on_term(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGHUP, on_hup)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    exporter.start()
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+    log.info("devsecops-maturity-exporter %s listening on %s (metrics at %s)", __version__,
+             address, loaded.config.web.telemetry_path)
+    stop.wait()
+    log.info("shutting down")
+    server.shutdown()
+    server.server_close()
+    exporter.stop()
+    return 0
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from exporter.publish import Renderer
+
+    if not args.once:
+        print("error: collect needs --once (use 'serve' to collect on a schedule)",
+              file=sys.stderr)
+        return 2
+    loaded = _load(args.config)
+    _setup_logging(args.log_level or loaded.config.log_level)
+    exporter = _build_exporter(loaded)
+    try:
+        ok = exporter.collect_once()
+        snapshot = exporter.snapshot
+        assert snapshot is not None
+        body = Renderer().render(snapshot, openmetrics_format=False, compress=False)
+    finally:
+        exporter.stop()
+    if args.output:
+        _write_atomically(Path(args.output), body)
+    else:
+        sys.stdout.buffer.write(body)
+    return 0 if ok else 1
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from exporter.app import build_runtime
+    from exporter.app import utcnow as now
+
+    loaded = _load(args.config)
+    try:
+        runtime = build_runtime(loaded)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    names = ", ".join(runtime.collectors) or "none"
+    print(f"{loaded.path}: configuration is valid (collectors: {names})")
+    if not args.online:
+        return 0
+    _setup_logging("warning")
+    from collectors.base import CollectContext, CollectorError
+
+    failed = False
+    for name, (_, collector) in runtime.collectors.items():
+        ctx = CollectContext(name=name, now=now(), state={},
+                             logger=logging.getLogger(f"devsecops_exporter.collector.{name}"))
+        try:
+            problems = asyncio.run(collector.check(ctx))
+        except CollectorError as exc:
+            problems = [f"{exc.kind.value}: {exc}"]
+        for problem in problems:
+            print(f"{name}: {problem}", file=sys.stderr)
+        failed = failed or bool(problems)
+        if not problems:
+            print(f"{name}: online check passed")
+    return 1 if failed else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from exporter import assess
+
+    explain_text = getattr(assess, "explain_text", None)
+    if explain_text is None:
+        print("error: this build has no maturity explanation", file=sys.stderr)
+        return 1
+    loaded = _load(args.config)
+    _setup_logging(args.log_level or "warning")
+    exporter = _build_exporter(loaded)
+    try:
+        if args.collect:
+            exporter.collect_once()
+        snapshot = exporter.rebuild() if not args.collect else exporter.snapshot
+    finally:
+        exporter.stop()
+    try:
+        print(explain_text(snapshot.assessment, args.domain))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="devsecops-exporter",
+        description="Prometheus exporter for DevSecOps outcome metrics and maturity levels.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", default=DEFAULT_CONFIG,
+                         help=f"configuration file (default: {DEFAULT_CONFIG}; "
+                              "env DEVSECOPS_CONFIG)")
+        return sub
+
+    serve = add("serve", "Collect on schedule and serve /metrics.")
+    serve.add_argument("--web.listen-address", dest="listen_address", default=None,
+                       help="HOST:PORT to listen on (overrides web.listen_address)")
+    serve.add_argument("--log.level", dest="log_level", default=None,
+                       choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve)
+
+    collect = add("collect", "Run every collector once and write the metrics exposition "
+                             "(for node_exporter's textfile directory or cron).")
+    collect.add_argument("--once", action="store_true", help="run once and exit (required)")
+    collect.add_argument("--output", help="file to write atomically (default: stdout)")
+    collect.add_argument("--log.level", dest="log_level", default=None,
+                         choices=["debug", "info", "warning", "error"])
+    collect.set_defaults(func=cmd_collect)
+
+    check = add("check-config", "Validate the configuration and exit (0 valid, 2 invalid).")
+    check.add_argument("--online", action="store_true",
+                       help="also ask each source to validate credentials and queries")
+    check.set_defaults(func=cmd_check_config)
+
+    explain = add("explain", "Explain each domain's level and what blocks the next one.")
+    explain.add_argument("--domain", help="only this domain")
+    explain.add_argument("--collect", action="store_true",
+                         help="collect first instead of using the stored data")
+    explain.add_argument("--log.level", dest="log_level", default=None,
+                         choices=["debug", "info", "warning", "error"])
+    explain.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -219,8 +219,11 @@ def test_incident_created_before_window_closed_inside_counts_for_mttc() -> None:
 
 @respx.mock
 def test_log_analytics_close_time_and_first_status_change() -> None:
-    token = respx.post(TOKEN_URL).mock(side_effect=[token_ok(TOKEN), token_ok(LA_TOKEN)])
-    respx.get(BASE).mock(return_value=page([
+    def by_scope(request: httpx.Request) -> httpx.Response:
+        scope = parse_qs(request.content.decode())["scope"][0]
+        return token_ok(LA_TOKEN if "loganalytics" in scope else TOKEN)
+    token = respx.post(TOKEN_URL).mock(side_effect=by_scope)
+    arm = respx.get(BASE).mock(return_value=page([
         incident(1, modified="2026-11-15T00:00:00Z"),  # edited after closing
         incident(3, status="Active", modified="2026-11-21T00:00:00Z"),
         incident(4, modified="2026-11-16T00:00:00Z"),  # no LA row: falls back
@@ -233,8 +236,9 @@ def test_log_analytics_close_time_and_first_status_change() -> None:
     result = run(collector(log_analytics={"workspace_id": WS_ID}))
 
     assert la.calls[0].request.headers["Authorization"] == f"Bearer {LA_TOKEN}"
-    assert parse_qs(token.calls[1].request.content.decode())["scope"] == [
-        "https://api.loganalytics.io/.default"]
+    assert arm.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert sorted(parse_qs(c.request.content.decode())["scope"][0] for c in token.calls) == [
+        "https://api.loganalytics.io/.default", "https://management.azure.com/.default"]
     body = json.loads(la.calls[0].request.content)
     assert "SecurityIncident" in body["query"]
     assert "datetime(2026-08-25T12:00:00Z)" in body["query"]

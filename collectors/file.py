@@ -21,7 +21,7 @@ import types
 import typing
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 from pathlib import Path
@@ -205,6 +205,8 @@ def record_from_mapping(
     cls = RECORD_TYPES[kind]
     hints = _HINTS[cls]
     known = {f.name for f in fields(cls)}
+    has_default = {f.name for f in fields(cls)
+                   if f.default is not MISSING or f.default_factory is not MISSING}
     unknown = sorted(set(row) - known)
     if unknown:
         raise RowError(f"unknown field(s) {', '.join(unknown)} for a {kind.value}")
@@ -216,9 +218,7 @@ def record_from_mapping(
                 raw = None
         annotation, optional = _unwrap_optional(hints[name])
         if raw is None:
-            if optional or typing.get_origin(annotation) is tuple:
-                continue
-            if name == "source":
+            if optional or name in has_default or name == "source":
                 continue
             raise RowError(f"{name} is required")
         try:
@@ -241,12 +241,9 @@ def record_from_mapping(
     values.setdefault("source", default_source)
     try:
         return cls(**values)
-    except TypeError as exc:  # a required field is missing
-        missing = [
-            f.name for f in fields(cls)
-            if f.name not in values and f.default is f.default_factory  # type: ignore[misc]
-        ]
-        raise RowError(f"missing required field(s): {', '.join(missing) or exc}") from None
+    except TypeError:  # a required field is missing
+        missing = sorted(known - has_default - set(values))
+        raise RowError(f"missing required field(s): {', '.join(missing)}") from None
     except ValueError as exc:
         raise RowError(str(exc)) from None
 

@@ -213,11 +213,12 @@ class ApiClient:
             if status < 400 or status in accept:
                 return response
             wait = self._rate_limit_hook(response) if self._rate_limit_hook else None
+            throttled = wait is not None or status == 429
             if wait is None and status in RETRYABLE_STATUSES:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 wait = retry_after if retry_after is not None else self._backoff(attempt)
             if wait is None or attempt >= self.settings.max_retries:
-                kind = ErrorKind.RATE_LIMITED if wait is not None else status_error_kind(status)
+                kind = ErrorKind.RATE_LIMITED if throttled else status_error_kind(status)
                 raise CollectorError(kind, f"{what}: HTTP {status}{_api_hint(response)}")
             await self._wait(wait, what)
             attempt += 1

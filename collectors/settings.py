@@ -103,4 +103,4 @@ ConfigPath = Annotated[Path, BeforeValidator(resolve_path)]
 class StrictModel(BaseModel):
     """Base for every config model: unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)

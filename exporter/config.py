@@ -88,7 +88,8 @@ class WebConfig(StrictModel):
 
 
 class StoreConfig(StrictModel):
-    path: ConfigPath = Path("devsecops-exporter.db")
+    path: ConfigPath = Field(default=Path("devsecops-exporter.db"), validate_default=True,
+                             description="SQLite file; relative to the config file")
 
 
 class QuarterConfig(StrictModel):
@@ -165,16 +166,8 @@ class CollectorEntry(StrictModel):
         return timedelta(hours=1) if self.cron else timedelta(minutes=15)
 
 
-class Config(BaseSettings):
+class Config(StrictModel):
     """The whole configuration file."""
-
-    model_config = SettingsConfigDict(
-        extra="forbid",
-        frozen=True,
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        case_sensitive=False,
-    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     web: WebConfig = Field(default_factory=WebConfig)
@@ -192,6 +185,21 @@ class Config(BaseSettings):
         if duplicates:
             raise ValueError(f"collector names must be unique: {', '.join(duplicates)}")
         return self
+
+
+class _ConfigFromEnvironment(Config, BaseSettings):
+    """Config's fields as pydantic-settings sees them, to read ``DEVSECOPS_*`` overrides.
+
+    Kept apart from :class:`Config` because a settings class does not pass the
+    validation context (the config file's directory) down to nested models.
+    """
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
 
 
 class LoadedConfig(BaseModel):
@@ -264,7 +272,7 @@ def _problems(exc: ValidationError, lines: dict[tuple[Any, ...], int], file: str
 
 def env_overrides() -> dict[str, Any]:
     """Settings from ``DEVSECOPS_*`` environment variables, as a nested mapping."""
-    return EnvSettingsSource(Config)()
+    return EnvSettingsSource(_ConfigFromEnvironment)()
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +303,8 @@ def load_config(path: Path | str) -> LoadedConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(path, [f"{path}: the top level must be a mapping of settings"])
+    # Sections left out still get their relative paths resolved against this file.
+    data.setdefault("store", {})
     lines = _line_map(text)
     context = {"base_dir": path.resolve().parent}
     try:

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need, then runs
+# ruff and pytest. Used by CI (.ci/run) and documented in the README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# promtool, prometheus and alertmanager for the rule, metrics and end-to-end tests.
+if ! command -v promtool >/dev/null || ! command -v alertmanager >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+  else
+    echo "note: promtool/prometheus/alertmanager missing; install Debian's prometheus and" \
+         "prometheus-alertmanager packages (tests that need them will say so)" >&2
+  fi
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+
+# GitHub's published OpenAPI description and GraphQL schema, to validate fixtures.
+if command -v npm >/dev/null && [ ! -d .cache/npm/node_modules/@octokit/openapi ]; then
+  npm install --silent --no-audit --no-fund --prefix .cache/npm \
+    @octokit/openapi @octokit/graphql-schema >/dev/null
+fi
+
+python3 -m ruff check .
+python3 -m pytest "$@"

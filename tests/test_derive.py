@@ -1,0 +1,239 @@
+"""Every derivation of DESIGN.md on hand-built records, with exact expected values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from exporter.derive import DerivationSettings
+from tests.builders import NOW, SETTINGS, alert, at, derive_records, finding, incident, repo
+
+Q4, Q3 = "2026-Q4", "2026-Q3"
+
+
+def test_quarters_are_current_and_previous() -> None:
+    derived = derive_records()
+    assert (derived.previous.label, derived.current.label) == (Q3, Q4)
+
+
+def test_empty_store_has_no_values_at_all() -> None:
+    derived = derive_records()
+    assert derived.by_quarter[Q4].values == {}
+    assert derived.by_quarter[Q3].values == {}
+
+
+# -- MTTR -------------------------------------------------------------------------------
+
+
+def test_mttr_is_mean_of_findings_fixed_in_the_quarter() -> None:
+    derived = derive_records(findings=[
+        finding("2026-10-02", fixed_after_days=2),
+        finding("2026-10-10", fixed_after_days=4),
+        # opened last quarter, fixed this quarter: counts for Q4 with its full duration
+        finding("2026-09-25", fixed_after_days=10),
+        finding("2026-08-01", fixed_after_days=6),  # fixed in Q3
+        finding("2026-10-01", severity="high", fixed_after_days=20),
+    ])
+    q4, q3 = derived.by_quarter[Q4], derived.by_quarter[Q3]
+    assert q4.get("vulnerability_mttr_days", severity="critical") == pytest.approx(16 / 3)
+    assert q3.get("vulnerability_mttr_days", severity="critical") == pytest.approx(6)
+    assert q4.get("vulnerability_mttr_days", severity="high") == pytest.approx(20)
+    assert q4.get("vulnerability_mttr_days", severity="low") is None  # no data: absent
+
+
+def test_dismissed_findings_are_not_remediations() -> None:
+    derived = derive_records(findings=[
+        finding("2026-10-02", fixed_after_days=2),
+        finding("2026-10-02", state="dismissed", resolved="2026-11-20"),
+    ])
+    assert derived.by_quarter[Q4].get("vulnerability_mttr_days", severity="critical") == 2
+
+
+def test_quarter_boundary_is_utc_midnight() -> None:
+    # fixed one second before 2026-10-01T00:00Z: Q3; exactly at it: Q4
+    derived = derive_records(findings=[
+        finding("2026-09-29T00:00:00", resolved="2026-09-30T23:59:59", state="fixed"),
+        finding("2026-09-28T00:00:00", resolved="2026-10-01T00:00:00", state="fixed"),
+    ])
+    q3 = derived.by_quarter[Q3].get("vulnerability_mttr_days", severity="critical")
+    q4 = derived.by_quarter[Q4].get("vulnerability_mttr_days", severity="critical")
+    assert q3 == pytest.approx(2 - 1 / 86400)
+    assert q4 == pytest.approx(3)
+
+
+def test_quarter_uses_utc_even_for_offset_timestamps() -> None:
+    # 2026-10-01T01:00+02:00 is 2026-09-30T23:00Z: still Q3
+    opened = datetime.fromisoformat("2026-09-29T01:00:00+02:00")
+    resolved = datetime.fromisoformat("2026-10-01T01:00:00+02:00")
+    derived = derive_records(findings=[finding(opened, resolved=resolved, state="fixed")])
+    assert derived.by_quarter[Q3].get("vulnerability_mttr_days", severity="critical") == 2
+    assert derived.by_quarter[Q4].get("vulnerability_mttr_days", severity="critical") is None
+
+
+# -- SLA compliance -----------------------------------------------------------------------
+
+
+def test_sla_compliance_counts_fixed_in_window_and_open_past_due() -> None:
+    derived = derive_records(findings=[
+        finding("2026-11-01", fixed_after_days=3),  # in SLA (7 days)
+        finding("2026-10-01", fixed_after_days=7),  # exactly at the SLA: in SLA
+        finding("2026-10-01", fixed_after_days=9),  # late
+        finding("2026-11-01"),  # open, past due (opened 22 days ago): counts against
+        finding("2026-11-20"),  # open, not yet due: counts neither way
+        finding("2026-11-01", state="dismissed", resolved="2026-11-02"),  # not counted
+        finding("2026-05-01", fixed_after_days=1),  # fixed before the 90-day window
+    ])
+    q4 = derived.by_quarter[Q4]
+    assert q4.get("vulnerability_sla_compliance_pct", severity="critical") == pytest.approx(50)
+    assert q4.get("devsecops_vulnerability_open_findings", severity="critical") == 2
+    assert q4.get("devsecops_vulnerability_open_past_sla_findings", severity="critical") == 1
+
+
+def test_open_not_yet_due_alone_gives_no_compliance_value() -> None:
+    derived = derive_records(findings=[finding("2026-11-22")])
+    q4 = derived.by_quarter[Q4]
+    assert q4.get("vulnerability_sla_compliance_pct", severity="critical") is None
+    assert q4.get("devsecops_vulnerability_open_findings", severity="critical") == 1
+    assert q4.get("devsecops_vulnerability_open_findings_mean_age_seconds",
+                  severity="critical") == pytest.approx(36 * 3600)
+
+
+def test_sla_days_come_from_config() -> None:
+    lenient = DerivationSettings(sla_days={"critical": 30, "high": 30, "medium": 90, "low": 120})
+    records = [finding("2026-10-01", fixed_after_days=9)]
+    assert derive_records(findings=records).by_quarter[Q4].get(
+        "vulnerability_sla_compliance_pct", severity="critical") == 0
+    assert derive_records(findings=records, settings=lenient).by_quarter[Q4].get(
+        "vulnerability_sla_compliance_pct", severity="critical") == 100
+
+
+def test_previous_quarter_sla_is_as_of_its_end() -> None:
+    # Open since 2026-09-01 and fixed on 2026-11-01: at the end of Q3 it was open and
+    # past due; now it is a late fix inside the window.
+    derived = derive_records(findings=[finding("2026-09-01", resolved="2026-11-01",
+                                               state="fixed")])
+    q3, q4 = derived.by_quarter[Q3], derived.by_quarter[Q4]
+    assert q3.get("devsecops_vulnerability_open_past_sla_findings", severity="critical") == 1
+    assert q3.get("vulnerability_sla_compliance_pct", severity="critical") == 0
+    assert q4.get("devsecops_vulnerability_open_findings", severity="critical") == 0
+
+
+def test_exposure_window_from_disclosure_to_fix() -> None:
+    derived = derive_records(findings=[
+        finding("2026-11-01", disclosed="2026-10-30", fixed_after_days=1),  # 3 days
+        finding("2026-11-01", disclosed="2026-10-31", fixed_after_days=2),  # 3 days
+        finding("2026-11-01", fixed_after_days=5),  # no disclosure time: not counted
+    ])
+    assert derived.by_quarter[Q4].get("devsecops_vulnerability_exposure_window_seconds",
+                                      severity="critical") == pytest.approx(3 * 86400)
+
+
+# -- repositories -------------------------------------------------------------------------
+
+
+def test_sast_coverage_over_active_repositories() -> None:
+    derived = derive_records(repositories=[
+        repo("api", sast_enabled=True, review_gate_tier=3),
+        repo("web", sast_enabled=False, review_gate_tier=1),
+        repo("old", sast_enabled=False, archived=True),
+        repo("fork", sast_enabled=False, fork=True),
+        repo("lib", sast_enabled=True, review_gate_tier=2),
+        repo("unknown"),  # settings unreadable: in no share
+    ])
+    q4 = derived.by_quarter[Q4]
+    assert q4.get("sast_coverage_pct") == pytest.approx(200 / 3)
+    assert q4.get("devsecops_repository_coverage_ratio", setting="review_gate") == \
+        pytest.approx(2 / 3)
+    assert q4.get("devsecops_repository_coverage_ratio", setting="secret_scanning") is None
+    assert q4.get("devsecops_repositories", state="active") == 4
+    assert q4.get("devsecops_repositories", state="archived") == 1
+    assert q4.get("devsecops_repository_review_gate_tier_ratio", tier="3") == pytest.approx(1 / 3)
+    # point-in-time: nothing for the previous quarter without stored history
+    assert derived.by_quarter[Q3].get("sast_coverage_pct") is None
+
+
+def test_forks_and_exclusions_follow_config() -> None:
+    settings = DerivationSettings(sla_days=SETTINGS.sla_days, include_forks=True,
+                                  exclude_patterns=("^sandbox-",))
+    derived = derive_records(settings=settings, repositories=[
+        repo("api", sast_enabled=True), repo("fork", sast_enabled=False, fork=True),
+        repo("sandbox-x", sast_enabled=False),
+    ])
+    assert derived.by_quarter[Q4].get("sast_coverage_pct") == 50
+
+
+def test_previous_quarter_coverage_comes_from_history() -> None:
+    history = {Q3: {("sast_coverage_pct", ()): 40.0}}
+    derived = derive_records(repositories=[repo("api", sast_enabled=True)], history=history)
+    assert derived.by_quarter[Q3].get("sast_coverage_pct") == 40
+    assert derived.by_quarter[Q4].get("sast_coverage_pct") == 100
+
+
+# -- incidents ------------------------------------------------------------------------------
+
+
+def test_mttd_and_mttc_per_quarter() -> None:
+    derived = derive_records(incidents=[
+        incident("2026-10-02T10:00", started="2026-10-02T08:00", contained="2026-10-02T14:00"),
+        incident("2026-10-05T06:00", started="2026-10-05T00:00"),
+        # detected in Q3, contained in Q4: MTTD in Q3, MTTC in Q4
+        incident("2026-09-30T22:00", started="2026-09-30T21:00", contained="2026-10-01T02:00"),
+        incident("2026-11-01T00:00"),  # no start time: not in MTTD, still detected
+    ])
+    q4, q3 = derived.by_quarter[Q4], derived.by_quarter[Q3]
+    assert q4.get("security_incident_mttd_hours") == pytest.approx(4)  # (2 + 6) / 2
+    assert q4.get("security_incident_mttc_hours") == pytest.approx(4)  # (4 + 4) / 2
+    assert q3.get("security_incident_mttd_hours") == pytest.approx(1)
+    assert q3.get("security_incident_mttc_hours") is None
+    assert q4.get("devsecops_incidents_detected") == 3
+
+
+def test_postmortem_ratio_over_resolved_incidents_with_known_status() -> None:
+    derived = derive_records(incidents=[
+        incident("2026-10-02", resolved="2026-10-03", postmortem=True),
+        incident("2026-10-02", resolved="2026-10-04", postmortem=False),
+        incident("2026-10-02", resolved="2026-10-05"),  # unknown: left out
+        incident("2026-10-02", postmortem=True),  # not resolved: left out
+    ])
+    assert derived.by_quarter[Q4].get("devsecops_incident_postmortem_ratio") == 0.5
+
+
+# -- SIEM alerts -------------------------------------------------------------------------------
+
+
+def test_signal_ratio_leaves_untriaged_out() -> None:
+    derived = derive_records(siem_alerts=[
+        alert("2026-10-02T00:00", "actionable", "2026-10-02T01:00"),
+        alert("2026-10-02T00:00", "false_positive", "2026-10-02T03:00"),
+        alert("2026-10-02T00:00", "benign", "2026-10-02T02:00"),
+        alert("2026-10-03T00:00", "actionable", "2026-10-03T02:00"),
+        alert("2026-11-20T00:00"),  # untriaged
+        alert("2026-09-30T00:00", "false_positive", "2026-10-01T00:00"),  # created in Q3
+    ])
+    q4, q3 = derived.by_quarter[Q4], derived.by_quarter[Q3]
+    assert q4.get("alert_signal_ratio") == 0.5
+    assert q4.get("devsecops_siem_alerts_untriaged") == 1
+    assert q4.get("devsecops_siem_alerts_triaged", disposition="benign") == 1
+    assert q4.get("devsecops_siem_alert_investigation_mean_seconds") == pytest.approx(2 * 3600)
+    assert q3.get("alert_signal_ratio") == 0
+
+
+def test_only_untriaged_alerts_give_a_count_but_no_ratio() -> None:
+    derived = derive_records(siem_alerts=[alert("2026-11-20T00:00")])
+    q4 = derived.by_quarter[Q4]
+    assert q4.get("alert_signal_ratio") is None
+    assert q4.get("devsecops_siem_alerts_untriaged") == 1
+
+
+def test_fiscal_year_start_changes_quarters() -> None:
+    settings = DerivationSettings(sla_days=SETTINGS.sla_days, fiscal_start_month=4)
+    derived = derive_records(settings=settings, now=NOW, findings=[
+        finding("2026-10-02", fixed_after_days=2)])
+    assert derived.current.label == "2027-Q3"
+    assert derived.current.start == datetime(2026, 10, 1, tzinfo=UTC)
+    assert derived.by_quarter["2027-Q3"].get("vulnerability_mttr_days", severity="critical") == 2
+
+
+def test_at_helper_is_utc() -> None:
+    assert at("2026-10-01").tzinfo is UTC

@@ -30,7 +30,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -252,11 +252,9 @@ class SplunkCollector(Collector):
                       ) -> AsyncIterator[dict[str, Any]]:
         form = {"search": spl, "earliest_time": f"{earliest.timestamp():.0f}",
                 "latest_time": f"{latest.timestamp():.0f}", "output_mode": "json"}
-        if self.config.mode == "export":
-            async for row in self._export(form):
-                yield row
-        else:
-            async for row in self._job(form):
+        inner = self._export(form) if self.config.mode == "export" else self._job(form)
+        async with aclosing(inner) as rows:  # a consumer that stops early cancels the job
+            async for row in rows:
                 yield row
 
     async def _export(self, form: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
@@ -433,21 +431,17 @@ class SplunkCollector(Collector):
         since = window_start if full else max(window_start, watermark - s.overlap)
 
         reviews: dict[str, tuple[datetime | None, datetime | None]] = {}
-        async for row in self._search(self.review_spl(window_start), window_start, ctx.now):
-            rule_id = _first(row.get("rule_id"))
-            if not rule_id:
-                continue
-            try:
-                reviews[str(rule_id)] = (splunk_time(row.get("first_status_change"), self._zone),
-                                         splunk_time(row.get("last_review"), self._zone))
-            except ValueError:
-                continue  # the review time is optional; the alert itself is still usable
+        async with aclosing(self._search(self.review_spl(window_start), window_start,
+                                         ctx.now)) as review_rows:
+            async for row in review_rows:
+                self._add_review(row, reviews)
 
         seen: set[str] = set()
         position = 0
-        async for row in self._search(self.notable_spl(), since, ctx.now):
-            self._convert(ctx, row, position, reviews, result, seen)
-            position += 1
+        async with aclosing(self._search(self.notable_spl(), since, ctx.now)) as rows:
+            async for row in rows:
+                self._convert(ctx, row, position, reviews, result, seen)
+                position += 1
         if not full:
             # Older notables reviewed since the last run: fetch them again by event_id.
             stale = sorted(rid for rid, (_, last) in reviews.items()
@@ -455,9 +449,11 @@ class SplunkCollector(Collector):
                            and _EVENT_ID.match(rid))
             for i in range(0, len(stale), s.refetch_batch):
                 batch = stale[i:i + s.refetch_batch]
-                async for row in self._search(self.notable_spl(batch), window_start, ctx.now):
-                    self._convert(ctx, row, position, reviews, result, seen)
-                    position += 1
+                async with aclosing(self._search(self.notable_spl(batch), window_start,
+                                                 ctx.now)) as rows:
+                    async for row in rows:
+                        self._convert(ctx, row, position, reviews, result, seen)
+                        position += 1
 
         state = dict(ctx.state)
         state["watermark"] = ctx.now.isoformat()
@@ -468,6 +464,17 @@ class SplunkCollector(Collector):
                         len(result.siem_alerts), "full" if full else "incremental",
                         since.isoformat(), len(reviews))
         return result
+
+    def _add_review(self, row: dict[str, Any],
+                    reviews: dict[str, tuple[datetime | None, datetime | None]]) -> None:
+        rule_id = _first(row.get("rule_id"))
+        if not rule_id:
+            return
+        try:
+            reviews[str(rule_id)] = (splunk_time(row.get("first_status_change"), self._zone),
+                                     splunk_time(row.get("last_review"), self._zone))
+        except ValueError:
+            return  # the review time is optional; the alert itself is still usable
 
     def _unmapped(self, ctx: CollectContext, errors: Counter[ErrorKind], field: str,
                   value: str, where: str) -> None:
@@ -533,9 +540,10 @@ class SplunkCollector(Collector):
     async def check(self, ctx: CollectContext) -> list[str]:
         """Run a tiny search to prove the credentials and the `notable` macro work."""
         try:
-            async for _ in self._search(self.notable_spl() + " | head 1",
-                                        ctx.now - timedelta(days=1), ctx.now):
-                break
+            async with aclosing(self._search(self.notable_spl() + " | head 1",
+                                             ctx.now - timedelta(days=1), ctx.now)) as rows:
+                async for _ in rows:
+                    break
         except CollectorError as exc:
             return [f"{exc.kind.value}: {exc}"]
         return []

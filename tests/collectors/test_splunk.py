@@ -512,3 +512,15 @@ def test_check_reports_problems() -> None:
     respx.post(EXPORT).mock(return_value=httpx.Response(401))
     problems = asyncio.run(collector().check(ctx()))
     assert problems and problems[0].startswith("auth")
+
+
+@respx.mock
+def test_check_in_job_mode_cancels_the_probe_job() -> None:
+    respx.post(JOBS).mock(return_value=httpx.Response(201, json={"sid": "probe"}))
+    respx.get(f"{JOBS}/probe").mock(return_value=httpx.Response(200, json={
+        "entry": [{"content": {"dispatchState": "DONE", "isDone": True, "resultCount": 1}}]}))
+    respx.get(f"{BASE}/services/search/v2/jobs/probe/results").mock(
+        return_value=httpx.Response(200, json={"results": [notable("K1")]}))
+    cancel = respx.post(f"{JOBS}/probe/control").mock(return_value=httpx.Response(200))
+    assert asyncio.run(collector(mode="job").check(ctx())) == []
+    assert cancel.call_count == 1

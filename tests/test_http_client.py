@@ -51,7 +51,7 @@ def test_retry_after_is_honoured_then_success() -> None:
         httpx.Response(200, json={"ok": 1}),
     ])
     api = client(sleeps)
-    body, response = get(api)
+    body, _ = get(api)
     assert body == {"ok": 1}
     assert sleeps.calls[0] == 7
     assert 0.5 <= sleeps.calls[1] <= 2.0  # backoff step 2 (1s * 2 ** 1) with jitter

@@ -1,0 +1,131 @@
+"""The runtime: failures keep the last good data, health is published by value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from collectors.base import CollectionResult, ErrorKind, SourceGauge
+from exporter.app import Exporter
+from exporter.config import load_config
+from exporter.publish import Renderer
+from tests.builders import finding
+from tests.conftest import collector_error
+
+CONFIG = """
+store: {{path: {db}}}
+collectors:
+  - name: fake1
+    type: fake
+    interval: 1h
+"""
+
+
+def samples(exporter: Exporter) -> dict[tuple[str, tuple], float]:
+    body = Renderer().render(exporter.snapshot, openmetrics_format=False, compress=False)
+    out = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def make(tmp_path: Path) -> Exporter:
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.format(db=tmp_path / "s.db"))
+    return Exporter(load_config(path))
+
+
+def test_failure_keeps_last_good_data_and_marks_collector_down(tmp_path: Path,
+                                                               fake_collector) -> None:
+    fake_collector.plan = [
+        CollectionResult(findings=[finding("2026-01-01", fixed_after_days=2)]),
+        collector_error(ErrorKind.SERVER),
+        CollectionResult(findings=[finding("2026-01-01", fixed_after_days=2)],
+                         gauges=[SourceGauge("devsecops_fake_budget", "budget", 42.0),
+                                 SourceGauge("devsecops_collector_up", "hijack", 9.0)]),
+    ]
+    exporter = make(tmp_path)
+    assert exporter.run_collector("fake1") is True
+    first = samples(exporter)
+    up = ("devsecops_collector_up", (("collector", "fake1"),))
+    assert first[up] == 1.0
+    records = ("devsecops_collector_records", (("collector", "fake1"), ("kind", "finding")))
+    assert first[records] == 1.0
+
+    assert exporter.run_collector("fake1") is False
+    second = samples(exporter)
+    assert second[up] == 0.0
+    assert second[records] == 1.0  # the stored finding is still there
+    errors = ("devsecops_collector_errors_total", (("collector", "fake1"), ("kind", "server")))
+    assert second[errors] == 1.0
+    failures = ("devsecops_collector_runs_total", (("collector", "fake1"),
+                                                   ("result", "failure")))
+    assert second[failures] == 1.0
+    assert exporter.ready
+
+    assert exporter.run_collector("fake1") is True  # the next run recovers
+    third = samples(exporter)
+    assert third[up] == 1.0
+    assert third[("devsecops_fake_budget", (("collector", "fake1"),))] == 42.0
+    assert third[up] == 1.0  # a plugin cannot overwrite core health series
+    exporter.stop()
+
+
+def test_unexpected_exception_is_internal_error(tmp_path: Path, fake_collector) -> None:
+    fake_collector.plan = [RuntimeError("bug")]
+    exporter = make(tmp_path)
+    assert exporter.run_collector("fake1") is False
+    internal = ("devsecops_collector_errors_total", (("collector", "fake1"),
+                                                     ("kind", "internal")))
+    assert samples(exporter)[internal] == 1.0
+    exporter.stop()
+
+
+def test_skipped_records_are_counted(tmp_path: Path, fake_collector) -> None:
+    result = CollectionResult()
+    result.record_errors[ErrorKind.MALFORMED_RECORD] = 3
+    fake_collector.plan = [result]
+    exporter = make(tmp_path)
+    exporter.run_collector("fake1")
+    key = ("devsecops_collector_errors_total", (("collector", "fake1"),
+                                                ("kind", "malformed_record")))
+    assert samples(exporter)[key] == 3.0
+    exporter.stop()
+
+
+def test_no_data_means_absent_series(tmp_path: Path, fake_collector) -> None:
+    exporter = make(tmp_path)
+    exporter.run_collector("fake1")
+    names = {name for name, _ in samples(exporter)}
+    for absent in ("vulnerability_mttr_days", "vulnerability_sla_compliance_pct",
+                   "sast_coverage_pct", "alert_signal_ratio", "security_incident_mttd_hours"):
+        assert absent not in names
+    exporter.stop()
+
+
+def test_restart_publishes_stored_data_before_any_run(tmp_path: Path, fake_collector) -> None:
+    fake_collector.plan = [CollectionResult(findings=[finding("2026-11-01")])]
+    exporter = make(tmp_path)
+    exporter.run_collector("fake1")
+    exporter.stop()
+    again = make(tmp_path)
+    again.rebuild()
+    after = samples(again)
+    assert after[("devsecops_vulnerability_open_findings", (("severity", "critical"),))] == 1.0
+    last_success = ("devsecops_collector_last_success_timestamp_seconds",
+                    (("collector", "fake1"),))
+    assert last_success in after  # persisted across restarts
+    assert ("devsecops_collector_up", (("collector", "fake1"),)) not in after  # no run yet
+    again.stop()
+
+
+def test_collect_once_runs_demo(demo_config: Path) -> None:
+    exporter = Exporter(load_config(demo_config))
+    assert exporter.collect_once() is True
+    values = samples(exporter)
+    assert values[("devsecops_repositories", (("state", "active"),))] == 50.0
+    assert ("sast_coverage_pct", (("quarter", exporter.snapshot.derived.current.label),)) \
+        in values
+    exporter.stop()

@@ -128,7 +128,7 @@ def explain_text(assessment: Assessment, domain: str | None = None) -> str:
     for result in selected:
         lines.append("")
         lines.extend(_domain_text(result, assessment))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 # -- JSON ---------------------------------------------------------------------------------

@@ -228,3 +228,19 @@ def test_every_default_criterion_names_the_spec_indicator_it_encodes():
             and c.metric == "security_incident_mttd_hours"}
     assert mttd == {"mttd_under_48h": 48, "mttd_under_24h": 24, "mttd_under_4h": 4,
                     "mttd_under_1h": 1}
+
+
+def test_docs_list_every_default_criterion_and_every_published_metric():
+    from pathlib import Path
+
+    from exporter.maturity.publish import METRICS
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "maturity.md").read_text("utf-8")
+    rules = default_rules()
+    for domain in DOMAINS:
+        assert f"#### `{domain}`" in docs
+        for level in RULE_LEVELS:
+            for criterion in rules.criteria(domain, level):
+                assert f"| {level} | `{criterion.id}` |" in docs, criterion.id
+    for name in METRICS:
+        assert f"| `{name}` |" in docs, name

@@ -172,6 +172,9 @@ def test_evidence_dated_after_the_previous_quarter_does_not_count_for_it():
     result = assess(derived(), model(doc), {}, NOW)
     ia = result.domains["identity_access"]
     assert (ia.previous.level, ia.current.level, ia.trend) == (1, 2, 1)
+    sso = next(c for c in ia.previous.criteria if c.id == "sso_most_systems")
+    assert sso.status == "not_met"
+    assert "dated 2026-11-13, after the end of 2026-Q3" in sso.reason
 
 
 def test_trend_with_history_uses_the_stored_level():

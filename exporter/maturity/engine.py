@@ -34,6 +34,7 @@ from exporter.maturity.model import (
     EvidenceItem,
     RulesFile,
 )
+from exporter.snapshot import Family
 
 Status = Literal["met", "not_met", "unknown"]
 LEVEL_METRIC = "devsecops_maturity_level"
@@ -66,6 +67,7 @@ class EvidenceState:
     age: timedelta
     stale: bool
     future: bool
+    at_label: str = "now"
 
     @property
     def counts(self) -> bool:
@@ -74,7 +76,7 @@ class EvidenceState:
     def describe(self) -> str:
         day = self.date.date().isoformat()
         if self.future:
-            return f"evidence {self.item.title()!r} is dated {day}, after the evaluation time"
+            return f"evidence {self.item.title()!r} is dated {day}, after {self.at_label}"
         if self.stale:
             return (f"evidence {self.item.title()!r} is stale: dated {day}, "
                     f"{self.age.days} days old")
@@ -184,8 +186,8 @@ class Assessment:
     def trend(self) -> dict[str, int]:
         return {d: r.trend for d, r in self.domains.items() if r.trend is not None}
 
-    def families(self) -> list[Any]:
-        from exporter.maturity.publish import assessment_families
+    def families(self) -> list[Family]:
+        from exporter.maturity.publish import assessment_families  # publish imports us
 
         return assessment_families(self)
 
@@ -247,7 +249,7 @@ class _Context:
 
 
 def _evidence_states(entry: DomainAssessment | None, at: datetime, now: datetime,
-                     max_age: timedelta) -> dict[str, EvidenceState]:
+                     max_age: timedelta, at_label: str = "now") -> dict[str, EvidenceState]:
     states: dict[str, EvidenceState] = {}
     if entry is None:
         return states
@@ -256,7 +258,7 @@ def _evidence_states(entry: DomainAssessment | None, at: datetime, now: datetime
         age = at - moment
         states[item.id or f"#{index}"] = EvidenceState(
             item=item, date=moment, age=max(age, timedelta(0)),
-            stale=age > max_age, future=age < timedelta(0))
+            stale=age > max_age, future=age < timedelta(0), at_label=at_label)
     return states
 
 
@@ -316,7 +318,8 @@ def evaluate_domain(rules: RulesFile, domain: str, ctx: _Context,
                     entry: DomainAssessment | None,
                     source: Literal["computed", "recomputed"] = "computed") -> LevelResult:
     """Evaluate every criterion of one domain and apply the staging rule."""
-    evidence = _evidence_states(entry, ctx.at, ctx.now, ctx.max_age)
+    at_label = "now" if ctx.at >= ctx.now else f"the end of {ctx.quarter}"
+    evidence = _evidence_states(entry, ctx.at, ctx.now, ctx.max_age, at_label)
     results: list[CriterionResult] = []
     level, blocked = 1, False
     determined = True

@@ -218,11 +218,6 @@ class When:
         assert self.offset is not None
         return now - self.offset
 
-    def __str__(self) -> str:
-        if self.absolute is not None:
-            return self.absolute.isoformat()
-        return f"-{self.offset}"
-
 
 def parse_when(value: Any) -> When:
     """Accept a date, a datetime (naive means UTC), an ISO string or ``-<duration>``."""
@@ -364,25 +359,24 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _read_yaml(path: Path | None, text: str | None, name: str,
-               reporter_file: str) -> tuple[Any, str]:
-    if text is None:
-        assert path is not None
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise MaturityConfigError([f"{reporter_file}: cannot read the {name}: "
-                                       f"{exc.strerror}"]) from None
+def _read_text(path: Path, name: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MaturityConfigError([f"{path}: cannot read the {name}: {exc.strerror}"]) from None
+
+
+def _parse_yaml(text: str, name: str, file: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{reporter_file}:{mark.line + 1}" if mark else reporter_file
+        where = f"{file}:{mark.line + 1}" if mark else file
         problem = getattr(exc, "problem", None) or str(exc)
         raise MaturityConfigError([f"{where}: malformed YAML: {problem}"]) from None
     if not isinstance(data, dict):
-        raise MaturityConfigError([f"{reporter_file}: the {name} must be a YAML mapping"])
-    return data, text
+        raise MaturityConfigError([f"{file}: the {name} must be a YAML mapping"])
+    return data
 
 
 def _check_selector(report: _Reporter, loc: tuple[Any, ...], metric: str,
@@ -407,7 +401,7 @@ def _check_selector(report: _Reporter, loc: tuple[Any, ...], metric: str,
 
 def parse_rules(text: str, file: str) -> RulesFile:
     """Validate a rules file's text; raise MaturityConfigError naming every problem."""
-    data, text = _read_yaml(None, text, "rules file", file)
+    data = _parse_yaml(text, "rules file", file)
     report = _Reporter(file, text)
     try:
         rules = RulesFile.model_validate(data)
@@ -460,13 +454,12 @@ def load_rules(path: Path | None) -> tuple[RulesFile, str]:
         name = f"<bundled {DEFAULT_RULES}>"
         text = resources.files("exporter.maturity").joinpath(DEFAULT_RULES).read_text("utf-8")
         return parse_rules(text, name), name
-    data_text = _read_yaml(path, None, "rules file", str(path))[1]
-    return parse_rules(data_text, str(path)), str(path)
+    return parse_rules(_read_text(path, "rules file"), str(path)), str(path)
 
 
 def parse_assessments(text: str, file: str, rules: RulesFile) -> AssessmentsFile:
     """Validate an assessments file against the rules it attests criteria of."""
-    data, text = _read_yaml(None, text, "assessments file", file)
+    data = _parse_yaml(text, "assessments file", file)
     report = _Reporter(file, text)
     try:
         assessments = AssessmentsFile.model_validate(data)
@@ -512,8 +505,7 @@ def parse_assessments(text: str, file: str, rules: RulesFile) -> AssessmentsFile
 
 
 def load_assessments(path: Path, rules: RulesFile) -> AssessmentsFile:
-    text = _read_yaml(path, None, "assessments file", str(path))[1]
-    return parse_assessments(text, str(path), rules)
+    return parse_assessments(_read_text(path, "assessments file"), str(path), rules)
 
 
 def _fmt(value: float) -> str:

@@ -27,6 +27,7 @@ from exporter.config import CollectorEntry, ConfigError, LoadedConfig, load_conf
 from exporter.derive import DerivationSettings, derive_all, point_in_time_values
 from exporter.health import HealthBook
 from exporter.plugins import load_collector_class
+from exporter.publish import prerender
 from exporter.snapshot import Snapshot, derived_families, merge_families
 from exporter.store import Store
 
@@ -137,6 +138,7 @@ class Exporter:
             ])
             snapshot = Snapshot(created_at=now, families=families, derived=derived,
                                 assessment=assessment, sequence=self._sequence)
+            prerender(snapshot)
             self._snapshot = snapshot
             return snapshot
 

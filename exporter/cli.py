@@ -77,6 +77,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def on_term(signum: int, frame: object) -> None:
         stop.set()
 
+    # Scrape threads need the GIL only briefly, but a derivation holds it in 5 ms
+    # slices by default; a shorter switch interval keeps scrape latency low during
+    # collections at a negligible cost in throughput (see benchmarks/RESULTS.md).
+    sys.setswitchinterval(0.001)
     signal.signal(signal.SIGHUP, on_hup)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -108,7 +112,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from exporter.publish import Renderer
+    from exporter.publish import render
 
     if not args.once:
         print("error: collect needs --once (use 'serve' to collect on a schedule)",
@@ -121,7 +125,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         ok = exporter.collect_once()
         snapshot = exporter.snapshot
         assert snapshot is not None
-        body = Renderer().render(snapshot, openmetrics_format=False, compress=False)
+        body = render(snapshot, openmetrics_format=False, compress=False)
     finally:
         exporter.stop()
     if args.output:

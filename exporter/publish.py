@@ -1,16 +1,15 @@
 """Publishing: a client_python custom collector over the current snapshot.
 
 ``SnapshotCollector.collect()`` only reads the snapshot it is given; it never calls
-an API or touches the store. ``Renderer`` caches the rendered exposition (and its
-gzip) per snapshot and format, so a scrape of an unchanged snapshot is a dictionary
-lookup and a socket write, whatever the data volume and whatever a concurrent
-collection is doing.
+an API or touches the store. ``render`` caches the exposition (and its gzip) on the
+snapshot per format, and the exporter pre-renders each snapshot before publishing it,
+so a scrape is a dictionary lookup and a socket write, whatever the data volume and
+whatever a concurrent collection is doing.
 """
 
 from __future__ import annotations
 
 import gzip
-import threading
 from collections.abc import Callable, Iterator
 
 from prometheus_client import exposition
@@ -68,28 +67,30 @@ class SnapshotCollector(PromCollector):
                 yield to_metric(family)
 
 
-class Renderer:
-    """Renders a snapshot once per format and encoding, then serves the cached bytes."""
+FORMATS = ((False, False), (False, True), (True, False), (True, True))
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._snapshot: Snapshot | None = None  # held, so identity is safe
-        self._cache: dict[tuple[bool, bool], bytes] = {}
 
-    def render(self, snapshot: Snapshot, *, openmetrics_format: bool, compress: bool) -> bytes:
-        key = (openmetrics_format, compress)
-        with self._lock:
-            if self._snapshot is not snapshot:
-                self._snapshot, self._cache = snapshot, {}
-            cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        source = SnapshotCollector(lambda: snapshot)
-        generate = openmetrics.generate_latest if openmetrics_format else exposition.generate_latest
-        body = generate(source)  # type: ignore[arg-type]
-        if compress:
-            body = gzip.compress(body, compresslevel=6)
-        with self._lock:
-            if self._snapshot is snapshot:
-                self._cache[key] = body
-        return body
+def render(snapshot: Snapshot, *, openmetrics_format: bool, compress: bool) -> bytes:
+    """The exposition of ``snapshot`` in one format, rendered once and kept with it.
+
+    The cache lives on the snapshot, so it can never serve bytes of another snapshot
+    and disappears with it. ``prerender`` fills it before the snapshot is published,
+    so scrapes only ever copy bytes.
+    """
+    key = (openmetrics_format, compress)
+    cached = snapshot.rendered.get(key)
+    if cached is not None:
+        return cached
+    source = SnapshotCollector(lambda: snapshot)
+    generate = openmetrics.generate_latest if openmetrics_format else exposition.generate_latest
+    body = generate(source)  # type: ignore[arg-type]
+    if compress:
+        body = gzip.compress(body, compresslevel=6)
+    snapshot.rendered[key] = body  # a benign race: two threads store equal bytes
+    return body
+
+
+def prerender(snapshot: Snapshot) -> None:
+    """Render every format of a snapshot that is about to be published."""
+    for openmetrics_format, compress in FORMATS:
+        render(snapshot, openmetrics_format=openmetrics_format, compress=compress)

@@ -134,6 +134,9 @@ class Snapshot:
     assessment: object | None = None
     sequence: int = 0
     extras: dict[str, object] = field(default_factory=dict)
+    # Rendered expositions by (openmetrics, gzip); filled by publish.render.
+    rendered: dict[tuple[bool, bool], bytes] = field(default_factory=dict, repr=False,
+                                                     compare=False)
 
     def family(self, name: str) -> Family | None:
         return next((f for f in self.families if f.name == name), None)

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors.base import CollectionResult, ErrorKind, SourceGauge
 from exporter.app import Exporter
 from exporter.config import load_config
-from exporter.publish import Renderer
+from exporter.publish import render
 from tests.builders import finding
 from tests.conftest import collector_error
 
@@ -23,7 +23,7 @@ collectors:
 
 
 def samples(exporter: Exporter) -> dict[tuple[str, tuple], float]:
-    body = Renderer().render(exporter.snapshot, openmetrics_format=False, compress=False)
+    body = render(exporter.snapshot, openmetrics_format=False, compress=False)
     out = {}
     for family in text_string_to_metric_families(body.decode()):
         for s in family.samples:

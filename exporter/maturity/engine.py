@@ -405,8 +405,8 @@ def assess(derived: Derived, model: MaturityModel,
     """Assess every domain for the current and previous quarter; pure."""
     rules = model.rules
     current_label, previous_label_ = derived.current.label, derived.previous.label
-    current = derived.by_quarter[current_label]
-    previous = derived.by_quarter[previous_label_]
+    current = derived.by_quarter.get(current_label, MetricSet())
+    previous = derived.by_quarter.get(previous_label_, MetricSet())
     before_previous = previous_label(previous_label_)
     max_age = model.evidence_max_age
     entries = model.assessments.domains if model.assessments is not None else {}

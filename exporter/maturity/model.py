@@ -52,6 +52,7 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "state": ("active", "archived", "fork", "excluded"),
 }
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _EVIDENCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -294,7 +295,7 @@ def _line_map(text: str) -> dict[tuple[str, ...], int]:
     """Key paths (every part as a string, list indexes too) to 1-based line numbers."""
     lines: dict[tuple[str, ...], int] = {}
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError:
         return lines
 
@@ -319,8 +320,15 @@ class _Reporter:
 
     def __init__(self, file: str, text: str) -> None:
         self.file = file
-        self.lines = _line_map(text)
+        self.text = text
+        self._lines: dict[tuple[str, ...], int] | None = None
         self.problems: list[str] = []
+
+    @property
+    def lines(self) -> dict[tuple[str, ...], int]:
+        if self._lines is None:  # composing is slow; only needed to report a problem
+            self._lines = _line_map(self.text)
+        return self._lines
 
     def add(self, loc: tuple[Any, ...], message: str) -> None:
         parts = tuple(str(p) for p in loc)
@@ -368,7 +376,7 @@ def _read_text(path: Path, name: str) -> str:
 
 def _parse_yaml(text: str, name: str, file: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark else file

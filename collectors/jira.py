@@ -54,6 +54,7 @@ from collectors.base import (
     Collector,
     CollectorError,
     ErrorKind,
+    SourceGauge,
 )
 from collectors.http import ApiClient, HttpSettings, decode_json, parse_timestamp
 from collectors.records import Finding, FindingState, Incident, RecordKind, Severity
@@ -670,7 +671,12 @@ class JiraApi:
         batch = max(1, self.client.settings.concurrency)
         for offset in range(0, len(starts), batch):
             chunk = starts[offset:offset + batch]
-            pages = await asyncio.gather(*(self._dc_page(query, s, step) for s in chunk))
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(self._dc_page(query, s, step)) for s in chunk]
+            except BaseExceptionGroup as errors:
+                raise _first_leaf(errors) from None
+            pages = [task.result() for task in tasks]
             for start, page in zip(chunk, pages, strict=True):
                 expected = min(step, total - start)
                 consistent = page["total"] == total and len(page["issues"]) == expected
@@ -874,6 +880,12 @@ class JiraCollector(Collector):
                     ctx.logger.warning("%s: the result set changed while paging; stored "
                                        "records are updated but none deleted this run", name)
             result.complete = frozenset(kinds)
+            result.gauges = [SourceGauge(
+                "devsecops_jira_reopened_tickets",
+                "Tickets in the last full sync whose changelog shows a reopen "
+                "(resolution cleared after being set), by query.",
+                float(mapper.reopened[name]), (("query", name),))
+                for name in consistent]
         ctx.logger.info("jira %s sync: %d findings, %d incidents, %d skipped",
                         "full" if full else "incremental", len(result.findings),
                         len(result.incidents), sum(mapper.errors.values()))

@@ -205,7 +205,9 @@ def test_cloud_full_sync_maps_tickets_and_follows_next_page_token() -> None:
         issue(4, status="reopened", resolution="Done", priority="Medium",
               resolutiondate="2026-10-10T09:00:00.000+0000",
               changelog=[history("2026-10-12T08:00:00.000+0000", ("status", "Done",
-                                                                   "Reopened"))]),
+                                                                   "Reopened")),
+                         history("2026-10-08T08:00:00.000+0000", ("resolution", "Done", None),
+                                 ("status", "Done", "Reopened"))]),
         # closed by a workflow that sets no resolution: fixed at the last status change
         issue(5, status="done", priority="Lowest", changelog=[
             history("2026-10-20T16:30:00.000+0000", ("status", "In Progress", "Done")),
@@ -246,6 +248,9 @@ def test_cloud_full_sync_maps_tickets_and_follows_next_page_token() -> None:
     assert inc.started_at is None and inc.postmortem is None
     assert result.complete == frozenset({RecordKind.FINDING, RecordKind.INCIDENT})
     assert not result.record_errors
+    assert {g.labels: g.value for g in result.gauges} == {
+        (("query", "vulnerabilities"),): 1.0, (("query", "incidents"),): 0.0}
+    assert all(g.name == "devsecops_jira_reopened_tickets" for g in result.gauges)
 
     sent = bodies(search)
     vuln_bodies = [b for b in sent if "Vulnerability" in b["jql"]]

@@ -394,12 +394,14 @@ class _Credentials:
         settings: GitHubSettings,
         client_factory: Callable[[], ApiClient],
         clock: Callable[[], float],
+        app_cache: dict[str, tuple[str, float]] | None = None,
     ) -> None:
         self._static = [t.get_secret_value() for t in settings.tokens]
         self._app = settings.app
         self._client_factory = client_factory
         self._clock = clock
-        self._app_token: tuple[str, float] | None = None
+        # Installation tokens live an hour: the cache is the collector's, shared by runs.
+        self._app_cache = app_cache if app_cache is not None else {}
         self._lock = asyncio.Lock()
         self.budgets: dict[tuple[int, str], _Budget] = {}
 
@@ -411,9 +413,11 @@ class _Credentials:
         if self._static:
             return self._static[index]
         async with self._lock:
-            if self._app_token is None or self._app_token[1] - 300 < self._clock():
-                self._app_token = await self._mint_installation_token()
-            return self._app_token[0]
+            cached = self._app_cache.get("token")
+            if cached is None or cached[1] - 300 < self._clock():
+                cached = await self._mint_installation_token()
+                self._app_cache["token"] = cached
+            return cached[0]
 
     async def _mint_installation_token(self) -> tuple[str, float]:
         assert self._app is not None
@@ -511,6 +515,7 @@ class GitHubApi:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        app_cache: dict[str, tuple[str, float]] | None = None,
     ) -> None:
         self.settings = settings
         self._sleep = sleep
@@ -532,7 +537,7 @@ class GitHubApi:
             )
 
         self.client = factory()
-        self.credentials = _Credentials(settings, factory, clock)
+        self.credentials = _Credentials(settings, factory, clock, app_cache)
         self._host = httpx.URL(settings.api_url).host
         self.not_modified = 0
 
@@ -807,11 +812,13 @@ class GitHubCollector(Collector):
         super().__init__(name, settings)
         self._reported: set[str] = set()
         self._logged_values: set[tuple[str, str]] = set()
+        self._app_cache: dict[str, tuple[str, float]] = {}  # in memory only, never state
         self.last_api: GitHubApi | None = None
 
     def _api(self) -> GitHubApi:
         return GitHubApi(
-            self.settings, sleep=self.sleep, transport=self.transport, clock=self.clock
+            self.settings, sleep=self.sleep, transport=self.transport, clock=self.clock,
+            app_cache=self._app_cache,
         )
 
     async def check(self, ctx: CollectContext) -> list[str]:

@@ -128,6 +128,17 @@ REST_FIXTURES: list[tuple[str, str, str, Any]] = [
      [b.code_scanning_analysis(201, FULL), b.code_scanning_analysis(200, FULL, tool="Semgrep")]),
     ("/app/installations/{installation_id}/access_tokens", "post", "201",
      b.installation_token("ghs_example")),
+    ("/repos/{owner}/{repo}/pulls", "get", "200", [
+        b.pull_request_simple(5, FULL, head_sha="a" * 40, merged_at="2026-11-20T10:00:00Z"),
+        b.pull_request_simple(6, FULL, head_sha="c" * 40, merged_at=None),
+    ]),
+    ("/repos/{owner}/{repo}/commits/{ref}/check-runs", "get", "200", b.check_runs([
+        b.check_run(1, FULL, name="CodeQL", head_sha="a" * 40,
+                    started_at="2026-11-20T09:01:00Z", completed_at="2026-11-20T09:04:00Z"),
+        b.check_run(2, FULL, name="build", head_sha="a" * 40,
+                    started_at="2026-11-20T09:00:30Z", completed_at=None,
+                    status="in_progress", conclusion=None),
+    ])),
     ("/orgs/{org}/dependabot/alerts", "get", "403", b.error_body("Forbidden", "403")),
     ("/orgs/{org}/code-scanning/alerts", "get", "404", b.error_body("Not Found", "404")),
 ]

@@ -763,15 +763,18 @@ def tier_from_graphql(node: Mapping[str, Any], unreadable: set[str]) -> int | No
 
 
 def _graphql_unreadable(errors: list[Any]) -> dict[int, set[str]]:
-    """Map node index -> field names GraphQL refused, from ``errors[].path``."""
+    """Map node index -> the field GraphQL refused, from ``errors[].path``.
+
+    Only the refused field itself is recorded: a refused detail deep in the rules (say
+    a ruleset's ``bypassActors``, which needs admin) must not make the rules unknown."""
     out: dict[int, set[str]] = {}
     for error in errors:
         if not isinstance(error, dict):
             continue
         path = error.get("path") or []
         if len(path) >= 2 and path[0] == "nodes" and isinstance(path[1], int):
-            names = {p for p in path[2:] if isinstance(p, str)}
-            out.setdefault(path[1], set()).update(names or {"node"})
+            names = [p for p in path[2:] if isinstance(p, str)]
+            out.setdefault(path[1], set()).add(names[-1] if names else "node")
     return out
 
 
@@ -1017,8 +1020,9 @@ class GitHubCollector(Collector):
             or PERMISSION_HINTS.get(what.split(":")[0], "")
         )
         ctx.logger.warning(
-            "GitHub %s: HTTP %d (%s): the token lacks a permission; it needs %s. "
-            "Reported once; the settings this gives are published as unreadable.",
+            "GitHub %s: HTTP %d (%s): the token lacks a permission (GitHub answers 404 "
+            "where it hides a resource); it needs %s. Reported once; what this gives is "
+            "published as unreadable and findings are not treated as complete.",
             what, response.status_code, _message_of(response) or "no message", needed,
         )
 

@@ -136,6 +136,26 @@ def test_graphql_refusals_publish_unreadable_review_gates(monkeypatch, caplog) -
     assert sum("GraphQL refused" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_refused_bypass_actors_only_withhold_admin_enforcement() -> None:
+    from collectors.github import _graphql_unreadable
+
+    rules = [
+        b.ruleset_rule("DELETION"), b.ruleset_rule("NON_FAST_FORWARD"),
+        b.ruleset_rule("REQUIRED_STATUS_CHECKS", {"requiredStatusChecks": [{"context": "ci"}]}),
+        b.ruleset_rule("PULL_REQUEST", {"requiredApprovingReviewCount": 2,
+                                        "requireCodeOwnerReview": False,
+                                        "dismissStaleReviewsOnPush": True}),
+    ]
+    for rule in rules:
+        rule["repositoryRuleset"]["bypassActors"] = None
+    errors = [{"type": "FORBIDDEN", "message": "Must have admin access",
+               "path": ["nodes", 0, "defaultBranchRef", "rules", "nodes", i,
+                        "repositoryRuleset", "bypassActors"]} for i in range(4)]
+    refused = _graphql_unreadable(errors)
+    assert refused == {0: {"bypassActors"}}
+    assert tier_from_graphql(_node(rules=rules), refused[0]) == 4
+
+
 @pytest.mark.parametrize(("error_type", "kind"), [
     ("RATE_LIMITED", ErrorKind.RATE_LIMITED), ("INTERNAL", ErrorKind.CLIENT),
 ])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import math
 import os
@@ -188,7 +189,9 @@ def main() -> None:
     first_requests = runs[0][3]
     lines += [
         "",
-        f"Peak RSS of the collector process (all three runs): **{rss_mb:.0f} MB**.",
+        f"Peak RSS of the collector process (all three runs): **{rss_mb:.0f} MB**. "
+        f"Collector state after run 1 (ETags, compact cached pages, watermarks, tiers), "
+        f"as JSON: {len(json.dumps(full.state)) / 1e6:.1f} MB.",
         "",
         "## Request count vs the bounds",
         "",

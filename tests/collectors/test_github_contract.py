@@ -12,6 +12,7 @@ Without them the module is skipped locally and fails in CI (env CI set).
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -139,6 +140,7 @@ REST_FIXTURES: list[tuple[str, str, str, Any]] = [
                     started_at="2026-11-20T09:00:30Z", completed_at=None,
                     status="in_progress", conclusion=None),
     ])),
+    ("/orgs/{org}", "get", "200", b.organization_full()),
     ("/orgs/{org}/dependabot/alerts", "get", "403", b.error_body("Forbidden", "403")),
     ("/orgs/{org}/code-scanning/alerts", "get", "404", b.error_body("Not Found", "404")),
 ]
@@ -177,6 +179,68 @@ def _graphql_errors(query: str) -> list[str]:
 
 def test_gate_query_is_valid_against_github_schema() -> None:
     assert _graphql_errors(GATE_QUERY) == []
+
+
+_PARAMETER_TYPES = {
+    "requiredApprovingReviewCount": "PullRequestParameters",
+    "requiredStatusChecks": "RequiredStatusChecksParameters",
+}
+
+
+def _typed(node: Any) -> Any:
+    """Add the ``__typename`` GitHub would resolve, so graphql-core can type the fixture."""
+    if node is None:
+        return None
+    node = copy.deepcopy(node)
+    node["__typename"] = "Repository"
+    ref = node.get("defaultBranchRef")
+    for rule in ((ref or {}).get("rules") or {}).get("nodes") or []:
+        params = rule.get("parameters")
+        if params:
+            kind = next(t for key, t in _PARAMETER_TYPES.items() if key in params)
+            params["__typename"] = kind
+    return node
+
+
+def _strip_typename(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_typename(v) for k, v in value.items() if k != "__typename"}
+    if isinstance(value, list):
+        return [_strip_typename(v) for v in value]
+    return value
+
+
+def test_gate_response_fixtures_conform_to_the_schema() -> None:
+    """Executing GATE_QUERY over the fixture data must give back exactly that data:
+    a missing non-null field, a wrong enum value or a renamed field would not."""
+    from graphql import execute, parse
+
+    rules = [
+        b.ruleset_rule("DELETION"), b.ruleset_rule("NON_FAST_FORWARD"),
+        b.ruleset_rule("REQUIRED_STATUS_CHECKS", {"requiredStatusChecks": [{"context": "ci"}]}),
+        b.ruleset_rule("PULL_REQUEST", {"requiredApprovingReviewCount": 1,
+                                        "requireCodeOwnerReview": True,
+                                        "dismissStaleReviewsOnPush": False}, bypass=2),
+    ]
+    update_rule = {"allowsDeletions": False, "allowsForcePushes": False,
+                   "requiredApprovingReviewCount": 2, "requiredStatusCheckContexts": ["ci"],
+                   "requiresCodeOwnerReviews": False}
+    body = b.graphql_gates([
+        b.gate_node("R_1", FULL, protection=b.classic_protection(reviews=2, checks=["ci"])),
+        b.gate_node("R_2", "octo-org/web", rules=rules, update_rule=update_rule),
+        b.gate_node("R_3", "octo-org/empty", default_branch=None),
+        None,
+    ])
+    root = {"rateLimit": body["data"]["rateLimit"],
+            "nodes": [_typed(n) for n in body["data"]["nodes"]]}
+    result = execute(_graphql_schema(), parse(GATE_QUERY), root_value=root,
+                     variable_values={"ids": ["R_1", "R_2", "R_3", "R_4"]})
+    assert result.errors is None, result.errors
+    assert result.data == body["data"]
+    broken = copy.deepcopy(root)
+    broken["nodes"][0]["defaultBranchRef"]["branchProtectionRule"]["allowsDeletions"] = None
+    assert execute(_graphql_schema(), parse(GATE_QUERY), root_value=broken,
+                   variable_values={"ids": ["R_1"]}).errors
 
 
 def test_graphql_validation_catches_an_unknown_field() -> None:

@@ -336,7 +336,7 @@ def test_check_lists_each_unreadable_organisation(monkeypatch) -> None:
                          logger=logging.getLogger(LOGGER))
 
     def routes(router) -> None:
-        router.get(f"{API}/orgs/{ORG}").respond(200, json={"login": ORG, "id": 1})
+        router.get(f"{API}/orgs/{ORG}").respond(200, json=b.organization_full(ORG))
         router.get(f"{API}/orgs/gone").respond(404, json=b.error_body("Not Found", "404"))
 
     with serve(Server(), routes):

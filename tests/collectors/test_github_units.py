@@ -342,3 +342,23 @@ def test_check_lists_each_unreadable_organisation(monkeypatch) -> None:
     with serve(Server(), routes):
         problems = asyncio.run(collector.check(ctx))
     assert len(problems) == 1 and "gone" in problems[0] and "not_found" in problems[0]
+
+
+def test_documented_example_block_is_a_valid_config(tmp_path, monkeypatch) -> None:
+    """The YAML block in docs/collectors/github.md loads through the core's config."""
+    import re
+    from pathlib import Path
+
+    from exporter.config import load_config
+
+    docs = (Path(__file__).resolve().parents[2] / "docs/collectors/github.md").read_text()
+    example = docs.split("### Example", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", example, re.S).group(1)  # type: ignore[union-attr]
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    config = tmp_path / "config.yaml"
+    config.write_text("collectors:\n" + block, encoding="utf-8")
+    loaded = load_config(config)
+    settings = loaded.collector_settings["github"]
+    assert isinstance(settings, GitHubSettings)
+    assert settings.organizations == ["acme"] and settings.exclude_repositories == ["sandbox-*"]
+    assert settings.tokens[0].get_secret_value() == TOKEN

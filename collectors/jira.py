@@ -299,6 +299,13 @@ class Mapper:
     errors: Counter[ErrorKind] = field(default_factory=Counter)
     reopened: Counter[str] = field(default_factory=Counter)
     _logged: set[tuple[str, str]] = field(default_factory=set)
+    _maps: dict[int, dict[str, Severity]] = field(default_factory=dict)
+    dismissed: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.settings.vulnerabilities is not None:
+            self.dismissed = frozenset(
+                r.strip().lower() for r in self.settings.vulnerabilities.dismissed_resolutions)
 
     def unmapped(self, what: str, value: str, key: str) -> None:
         self.errors[ErrorKind.UNMAPPED_VALUE] += 1
@@ -342,7 +349,10 @@ class Mapper:
             raise SkipTicket(ErrorKind.MALFORMED_RECORD, f"severity: {exc}") from None
         if raw is None:
             return cfg.default, True
-        mapped = cfg.lookup().get(raw.strip().lower())
+        table = self._maps.get(id(cfg))
+        if table is None:
+            table = self._maps[id(cfg)] = cfg.lookup()
+        mapped = table.get(raw.strip().lower())
         if mapped is None:
             self.unmapped("severity", raw, key)
             return None, False
@@ -439,8 +449,7 @@ def map_finding(issue: Any, mapper: Mapper) -> Finding | None:
     state = FindingState.OPEN
     reason = None
     if done:
-        dismissed = {r.strip().lower() for r in cfg.dismissed_resolutions}
-        if resolution is not None and resolution.strip().lower() in dismissed:
+        if resolution is not None and resolution.strip().lower() in mapper.dismissed:
             state, reason = FindingState.DISMISSED, resolution
         else:
             state = FindingState.FIXED
@@ -861,7 +870,9 @@ class JiraCollector(Collector):
             consistent: dict[str, bool] = {}
 
             async def run(query: Query) -> None:
-                consistent[query.name] = await self._run_query(api, query, mapper, result,
+                sink: list[Any] = (result.findings if query.name == "vulnerabilities"
+                                   else result.incidents)
+                consistent[query.name] = await self._run_query(api, query, mapper, sink,
                                                                ctx.logger)
 
             try:
@@ -901,13 +912,11 @@ class JiraCollector(Collector):
         return result
 
     async def _run_query(self, api: JiraApi, query: Query, mapper: Mapper,
-                         result: CollectionResult, logger: logging.Logger) -> bool:
+                         sink: list[Any], logger: logging.Logger) -> bool:
         position = 0
         consistent = True
         seen: set[str] = set()
         build = map_finding if query.name == "vulnerabilities" else map_incident
-        sink: list[Any] = result.findings if query.name == "vulnerabilities" \
-            else result.incidents
         async with aclosing(api.search(query)) as pages:
             async for page in pages:
                 consistent = consistent and page.consistent

@@ -768,3 +768,19 @@ def test_datacenter_config_needs_a_personal_access_token() -> None:
     with pytest.raises(ValidationError, match="personal_access_token"):
         JiraSettings.model_validate({"base_url": DC, "deployment": "datacenter",
                                      "incidents": {"jql": INC_JQL}})
+
+
+def test_the_documented_example_block_validates(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+    monkeypatch.setenv("JIRA_API_TOKEN", API_TOKEN)
+    doc = Path(__file__).resolve().parents[2] / "docs" / "collectors" / "jira.md"
+    block = doc.read_text().split("```yaml\n")[-1].split("```")[0]
+    entry = yaml.safe_load("\n".join(re.sub(r"^  # ?", "", line)
+                                     for line in block.splitlines()))[0]
+    assert entry["type"] == "jira"
+    parsed = JiraSettings.model_validate(entry["config"])
+    assert parsed.deployment == "auto" and parsed.incidents is not None
+    assert parsed.incidents.postmortem.labels == ["postmortem"]

@@ -910,10 +910,24 @@ class GitHubCollector(Collector):
             self._alerts(ctx, api, run, "code_scanning", old, new, full, errors),
             self._alerts(ctx, api, run, "secret_scanning", old, new, full, errors),
         )
-        all_repos = results[0]
-        run.repos = [r for r in all_repos if self._included(r)]
+        run.repos = []
+        seen_ids: set[int] = set()
+        for repo in results[0]:
+            if "invalid" in repo:
+                errors[ErrorKind.MALFORMED_RECORD] += 1
+                ctx.logger.warning("skipping a repository of %s: %s", org, repo["invalid"])
+            elif repo["id"] not in seen_ids and self._included(repo):
+                # Page-number pagination can repeat an item when the list shifts.
+                seen_ids.add(repo["id"])
+                run.repos.append(repo)
         included = {r["full_name"] for r in run.repos}
-        run.findings = [f for f in run.findings if f.asset in included]
+        # An alert updated while its listing is paged can appear twice: the first copy
+        # (sorted by updated, newest first) is the current one.
+        unique: dict[str, Finding] = {}
+        for finding in run.findings:
+            if finding.asset in included:
+                unique.setdefault(finding.id, finding)
+        run.findings = list(unique.values())
         self._merge_seen(run, old, new, full)
         active = [r for r in run.repos if not r["archived"]]
         await _gather(
@@ -1002,9 +1016,20 @@ class GitHubCollector(Collector):
     async def _list_repositories(
         self, api: GitHubApi, org: str, cache_old: Mapping[str, Any], cache_new: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        def compact(items: list[Any]) -> list[dict[str, Any]]:
+            # A repository GitHub sends without a required field is kept as a marker
+            # (cached with its page) so it is skipped and counted on every run.
+            out: list[dict[str, Any]] = []
+            for position, item in enumerate(items):
+                try:
+                    out.append(compact_repository(item))
+                except (KeyError, TypeError, AttributeError) as exc:
+                    out.append({"invalid": f"item {position}: missing or bad {exc}"})
+            return out
+
         repos, _ = await self._paged(
             api, f"orgs/{org}/repos", {"type": "all", "per_page": PER_PAGE},
-            cache_old, cache_new, lambda items: [compact_repository(r) for r in items],
+            cache_old, cache_new, compact,
         )
         return repos
 
@@ -1031,7 +1056,9 @@ class GitHubCollector(Collector):
     ) -> Feature:
         message = _message_of(response).lower()
         if any(marker in message for marker in _NOT_ENABLED_MARKERS):
-            ctx.logger.info("GitHub %s: not enabled (%s)", what, _message_of(response))
+            if f"not-enabled:{key}" not in self._reported:
+                self._reported.add(f"not-enabled:{key}")
+                ctx.logger.info("GitHub %s: not enabled (%s)", what, _message_of(response))
             return Feature.NOT_ENABLED
         self._report_once(ctx, key, response, what)
         return Feature.UNREADABLE
@@ -1070,7 +1097,10 @@ class GitHubCollector(Collector):
                 accept=frozenset({403, 404}),
             )
             if refused is not None:
-                raise _fail(refused)
+                run.config_feature = self._feature_from(
+                    ctx, refused, f"configurations:{org}", f"configurations:{org}"
+                )
+                return
             for full_name in repos:
                 run.config_settings[full_name] = {
                     "default_setup": state(config["code_scanning_default_setup"]),

@@ -655,3 +655,57 @@ def test_budget_below_reserve_with_far_reset_fails_rate_limited(monkeypatch) -> 
         run(collector)
     assert caught.value.kind is ErrorKind.RATE_LIMITED
     assert "reserve" in str(caught.value)
+
+
+def test_a_malformed_repository_is_skipped_and_counted_on_every_run(monkeypatch) -> None:
+    server = Server()
+    del server.repos[1]["full_name"]
+    collector, _ = make_collector(make_settings(monkeypatch))
+    with serve(server):
+        first = run(collector)
+        second = run(collector, first.state, NOW + timedelta(minutes=15))
+    for result in (first, second):  # the second run's page is a 304 from the cache
+        assert result.record_errors[ErrorKind.MALFORMED_RECORD] == 1
+        assert len(result.repositories) == 3
+    # Its alerts are dropped with it (no repository to attach them to).
+    assert not [f for f in first.findings if f.asset == f"{ORG}/web"]
+
+
+def test_an_alert_repeated_by_shifting_pages_is_returned_once(monkeypatch) -> None:
+    server = Server(page_size=2)
+    original = server.handle
+    alerts = server.alerts["dependabot"]
+
+    def shifting(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        if request.url.path.endswith("dependabot/alerts") and "after" not in request.url.params:
+            # An alert is updated after page 1 was served: the list shifts down by one.
+            alerts.insert(0, b.dependabot_alert(30, f"{ORG}/api",
+                                                updated_at="2026-11-23T11:59:00Z"))
+        return response
+
+    server.handle = shifting  # type: ignore[method-assign]
+    collector, _ = make_collector(make_settings(monkeypatch))
+    with serve(server):
+        result = run(collector)
+    ids = [f.id for f in result.findings if f.category == "dependency"]
+    assert len(ids) == len(set(ids)) == 4
+
+
+def test_refused_configuration_attachments_do_not_fail_the_run(monkeypatch, caplog) -> None:
+    server = Server()
+    server.analyses[f"{ORG}/api"] = [b.code_scanning_analysis(
+        301, f"{ORG}/api", created_at="2026-11-22T00:00:00Z")]
+    collector, _ = make_collector(make_settings(monkeypatch))
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    route = f"{API}/orgs/{ORG}/code-security/configurations/17/repositories"
+    with serve(server, lambda r: r.get(route).respond(
+            403, json=b.error_body("Must be an organization owner or security manager"))):
+        result = run(collector)
+    api = {r.name: r for r in result.repositories}[f"{ORG}/api"]
+    # Default setup is unknown now: its CodeQL alerts make it a probe candidate, and
+    # the recent analysis counts it as covered.
+    assert (api.sast_enabled, api.sast_tools) == (True, ("CodeQL",))
+    assert f"/repos/{ORG}/api/code-scanning/analyses" in server.paths()
+    assert api.secret_scanning is True  # from security_and_analysis
+    assert "configurations" in caplog.text and "lacks a permission" in caplog.text

@@ -22,6 +22,7 @@ from collectors.base import CollectContext, CollectionResult, CollectorError, Er
 from collectors.jira import (
     JiraCollector,
     JiraSettings,
+    _fingerprint,
     build_jql,
     format_jql_time,
     split_order_by,
@@ -784,3 +785,93 @@ def test_the_documented_example_block_validates(monkeypatch: pytest.MonkeyPatch)
     parsed = JiraSettings.model_validate(entry["config"])
     assert parsed.deployment == "auto" and parsed.incidents is not None
     assert parsed.incidents.postmortem.labels == ["postmortem"]
+
+
+# --- Data Center: the same faults and behaviours on /rest/api/2 ------------------------
+
+
+def _dc_search(response: Any) -> respx.Route:
+    mock_meta(DC, "2")
+    return respx.get(f"{DC}/rest/api/2/search").mock(side_effect=response)
+
+
+@respx.mock
+@pytest.mark.parametrize(("responses", "kind", "text"), [
+    ([httpx.Response(400, json={"errorMessages": [
+        "Error in the JQL Query: The character '%' is a reserved JQL character."],
+        "errors": {}})], ErrorKind.CLIENT, "reserved JQL character"),
+    ([httpx.Response(200, text="<html>Proxy login</html>",
+                     headers={"Content-Type": "text/html"})] * 3,
+     ErrorKind.MALFORMED_RESPONSE, "not valid JSON"),
+    ([httpx.ConnectTimeout("slow")] * 3, ErrorKind.TIMEOUT, "timed out"),
+    ([httpx.Response(429, headers={"Retry-After": "3600"})], ErrorKind.RATE_LIMITED,
+     "budget"),
+    ([httpx.Response(200, json={"startAt": 0, "maxResults": 50, "issues": []})],
+     ErrorKind.MALFORMED_RESPONSE, "no integer total"),
+])
+def test_datacenter_faults(responses: list[Any], kind: ErrorKind, text: str) -> None:
+    _dc_search(responses)
+    error = _fails(collector("datacenter", incidents=None))
+    assert error.kind is kind and text in str(error)
+    assert PAT not in str(error)
+
+
+@respx.mock
+def test_datacenter_429_then_success_and_404_base_url() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+    _dc_search([httpx.Response(429, headers={"Retry-After": "2"}), ok(dc_page([issue(1)]))])
+    result = run(collector("datacenter", sleep=sleep, incidents=None))
+    assert waits == [2.0] and [f.id for f in result.findings] == ["jira:10001"]
+    respx.get(f"{DC}/rest/api/2/myself").mock(return_value=httpx.Response(404, text="nope"))
+    assert _fails(collector("datacenter", incidents=None)).kind is ErrorKind.NOT_FOUND
+
+
+@respx.mock
+def test_datacenter_reopen_via_changelog_oldest_first() -> None:
+    reopened = issue(1, status="reopened", resolution="Fixed",
+                     resolutiondate="2026-10-05T10:00:00.000+0000", changelog=[
+                         history("2026-10-05T10:00:00.000+0000", ("resolution", None, "Fixed"),
+                                 ("status", "In Progress", "Closed")),
+                         history("2026-10-09T10:00:00.000+0000", ("status", "Closed",
+                                                                  "Reopened"))])
+    closed_twice = issue(2, status="closed", changelog=[
+        history("2026-10-02T10:00:00.000+0000", ("resolution", None, "Fixed"),
+                ("status", "Open", "Closed")),
+        history("2026-10-03T10:00:00.000+0000", ("resolution", "Fixed", None),
+                ("status", "Closed", "Reopened")),
+        history("2026-10-07T18:00:00.000+0000", ("status", "Reopened", "Closed")),
+    ])
+    _dc_search([ok(dc_page([reopened, closed_twice]))])
+    result = run(collector("datacenter", incidents=None))
+    one, two = result.findings
+    assert one.state is FindingState.OPEN and one.resolved_at is None
+    assert one.opened_at == datetime(2026, 10, 1, 7, tzinfo=UTC)
+    assert two.state is FindingState.FIXED
+    assert two.resolved_at == datetime(2026, 10, 7, 18, tzinfo=UTC)  # last close, not first
+    assert [g.value for g in result.gauges] == [1.0]
+
+
+@respx.mock
+def test_datacenter_incremental_watermark_in_user_zone() -> None:
+    state = {"deployment": "datacenter", "base_url": DC, "time_zone": "America/New_York",
+             "fingerprint": "", "watermark": "2026-11-23T11:00:00+00:00",
+             "last_full_sync": "2026-11-23T01:00:00+00:00"}
+    state["fingerprint"] = _fingerprint(settings("datacenter"))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        vulns = "Vulnerability" in request.url.params["jql"]
+        return ok(dc_page([issue(1)] if vulns else []))
+    search = _dc_search(handler)
+    result = run(collector("datacenter"), state=state)
+    jqls = sorted(c.request.url.params["jql"] for c in search.calls)
+    # 10:50 UTC is 05:50 in New York (EST, UTC-5)
+    assert jqls == [
+        '(project = IR AND issuetype = Incident) AND updated >= "2026/11/23 05:50" '
+        "ORDER BY created ASC, key ASC",
+        '(project = SEC AND issuetype = Vulnerability) AND updated >= "2026/11/23 05:50" '
+        "ORDER BY created DESC",
+    ]
+    assert result.complete == frozenset() and len(result.findings) == 1

@@ -709,3 +709,24 @@ def test_refused_configuration_attachments_do_not_fail_the_run(monkeypatch, capl
     assert f"/repos/{ORG}/api/code-scanning/analyses" in server.paths()
     assert api.secret_scanning is True  # from security_and_analysis
     assert "configurations" in caplog.text and "lacks a permission" in caplog.text
+
+
+@pytest.mark.parametrize(("method", "path", "fault", "kind"), [
+    ("POST", "/graphql", "500", ErrorKind.SERVER),
+    ("POST", "/graphql", "truncated", ErrorKind.MALFORMED_RESPONSE),
+    ("GET", f"/orgs/{ORG}/dependabot/alerts", "422", ErrorKind.CLIENT),
+    ("GET", f"/orgs/{ORG}/secret-scanning/alerts", "timeout", ErrorKind.TIMEOUT),
+    ("GET", f"/orgs/{ORG}/code-security/configurations", "502-html", ErrorKind.SERVER),
+    ("GET", f"/repos/{ORG}/web/code-scanning/analyses", "html-200",
+     ErrorKind.MALFORMED_RESPONSE),
+])
+def test_faults_on_other_endpoints_fail_the_run_with_their_kind(
+    monkeypatch, method: str, path: str, fault: str, kind: ErrorKind
+) -> None:
+    server = Server()
+    collector, _ = make_collector(make_settings(monkeypatch))
+    with serve(server, lambda r: r.route(method=method, url=f"{API}{path}").mock(
+            side_effect=FAULTS[fault][0])), pytest.raises(CollectorError) as caught:
+        run(collector)
+    assert caught.value.kind is kind
+    assert TOKEN not in str(caught.value)

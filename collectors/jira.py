@@ -891,12 +891,16 @@ class JiraCollector(Collector):
                     ctx.logger.warning("%s: the result set changed while paging; stored "
                                        "records are updated but none deleted this run", name)
             result.complete = frozenset(kinds)
-            result.gauges = [SourceGauge(
-                "devsecops_jira_reopened_tickets",
-                "Tickets in the last full sync whose changelog shows a reopen "
-                "(resolution cleared after being set), by query.",
-                float(mapper.reopened[name]), (("query", name),))
-                for name in consistent]
+            reopened = {name: mapper.reopened[name] for name in consistent}
+        else:  # incremental runs see only changed tickets: republish the full count
+            saved = state.get("reopened")
+            reopened = {str(k): int(v) for k, v in saved.items()} if isinstance(
+                saved, dict) else {}
+        result.gauges = [SourceGauge(
+            "devsecops_jira_reopened_tickets",
+            "Tickets in the last full sync whose changelog shows a reopen "
+            "(resolution cleared after being set), by query.",
+            float(count), (("query", name),)) for name, count in sorted(reopened.items())]
         ctx.logger.info("jira %s sync: %d findings, %d incidents, %d skipped",
                         "full" if full else "incremental", len(result.findings),
                         len(result.incidents), sum(mapper.errors.values()))
@@ -908,6 +912,7 @@ class JiraCollector(Collector):
             "watermark": _iso(started),
             "last_full_sync": _iso(started) if full else (
                 _iso(last_full) if last_full else None),
+            "reopened": reopened,
         }
         return result
 

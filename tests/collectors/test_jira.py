@@ -501,7 +501,7 @@ def _state(**overrides: Any) -> dict[str, Any]:
 
 @respx.mock
 def test_incremental_run_asks_for_updated_since_watermark_in_the_user_time_zone() -> None:
-    state = _state()
+    state = _state(reopened={"vulnerabilities": 3, "incidents": 0})
     me, fields = mock_meta(zone="Australia/Sydney")
     search = respx.post(f"{CLOUD}/rest/api/3/search/jql").mock(side_effect=by_query(
         [ok(cloud_page([issue(1)]))], [ok(cloud_page([]))]))
@@ -517,6 +517,8 @@ def test_incremental_run_asks_for_updated_since_watermark_in_the_user_time_zone(
     assert not me.called and not fields.called  # zone and field check cached until resync
     assert result.complete == frozenset()
     assert [f.id for f in result.findings] == ["jira:10001"]
+    assert {g.labels: g.value for g in result.gauges} == {  # carried from the full sync
+        (("query", "incidents"),): 0.0, (("query", "vulnerabilities"),): 3.0}
     assert result.state is not None
     assert result.state["watermark"] == NOW.isoformat()
     assert result.state["last_full_sync"] == state["last_full_sync"]

@@ -645,7 +645,7 @@ class JiraApi:
     async def _dc_page(self, query: Query, start: int, size: int) -> Mapping[str, Any]:
         path = "/rest/api/2/search"
         params: dict[str, Any] = {"jql": query.jql, "startAt": start, "maxResults": size,
-                                  "fields": ",".join(query.fields), "validateQuery": "strict"}
+                                  "fields": ",".join(query.fields), "validateQuery": "true"}
         if self.changelog and size > 1:
             params["expand"] = "changelog"
         response = await self.client.request("GET", path, params=params,

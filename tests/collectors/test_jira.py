@@ -413,7 +413,7 @@ def test_datacenter_full_sync_pages_by_start_at_with_bearer_token() -> None:
     first = vuln_calls[0].url.params
     assert first["jql"] == VULN_JQL  # the user's ORDER BY wins
     assert first["maxResults"] == "2" and first["expand"] == "changelog"
-    assert first["validateQuery"] == "strict"
+    assert first["validateQuery"] == "true"  # a boolean on DC (strict|warn is Cloud)
     assert "priority" in first["fields"].split(",")
     inc = next(c.request for c in search.calls if "Incident" in c.request.url.params["jql"])
     assert inc.url.params["jql"] == INC_JQL + " ORDER BY created ASC, key ASC"

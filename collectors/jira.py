@@ -848,9 +848,12 @@ class JiraCollector(Collector):
                 or started - last_full >= s.full_resync_interval)
         async with self._client(deployment) as client:
             api = JiraApi(client, deployment, s.page_size, s.changelog)
-            zone_name = s.time_zone or (None if full else state.get("time_zone"))
-            if zone_name is None:
+            zone_name = None if full else state.get("time_zone")
+            if full:
+                # Always on a full sync, even with time_zone set: a 401 here stops an
+                # anonymous (empty) search from passing for "no tickets" and deleting.
                 zone_name = await api.myself_zone() or "UTC"
+            zone_name = s.time_zone or zone_name or "UTC"
             try:
                 zone: tzinfo = ZoneInfo(zone_name)
             except (ZoneInfoNotFoundError, ValueError):

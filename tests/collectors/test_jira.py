@@ -877,3 +877,22 @@ def test_datacenter_incremental_watermark_in_user_zone() -> None:
         "ORDER BY created DESC",
     ]
     assert result.complete == frozenset() and len(result.findings) == 1
+
+
+@respx.mock
+def test_full_sync_checks_credentials_even_with_a_configured_zone() -> None:
+    me = respx.get(f"{CLOUD}/rest/api/3/myself").mock(return_value=httpx.Response(401))
+    search = respx.post(f"{CLOUD}/rest/api/3/search/jql").mock(return_value=ok(cloud_page([])))
+    error = _fails(collector(time_zone="Asia/Tokyo"))
+    assert error.kind is ErrorKind.AUTH and me.called and not search.called
+
+
+@respx.mock
+def test_configured_zone_overrides_the_profile_zone() -> None:
+    state = _state()
+    search = respx.post(f"{CLOUD}/rest/api/3/search/jql").mock(return_value=ok(cloud_page([])))
+    c = collector(time_zone="Asia/Tokyo")
+    state["fingerprint"] = _fingerprint(c.settings)
+    run(c, state=state)
+    # 10:50 UTC is 19:50 in Tokyo
+    assert all('updated >= "2026/11/23 19:50"' in b["jql"] for b in bodies(search))

@@ -87,6 +87,7 @@ def build_store(directory: Path, findings: int, collectors: int) -> Path:
 
 
 def measure_rebuild(config: Path) -> dict[str, float]:
+    """Derivation in this process, so its peak RSS is the derivation's own."""
     from exporter.app import Exporter
     from exporter.config import load_config
 
@@ -136,6 +137,7 @@ def measure_scrapes(config: Path, count: int) -> dict[str, object]:
 
     sys.setswitchinterval(0.001)  # as `devsecops-exporter serve` does
     exporter = Exporter(load_config(config))
+    exporter.use_derivation_worker()  # as `devsecops-exporter serve` does
     exporter.collect_once()
     server = ExporterServer(("127.0.0.1", 0), exporter)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -158,7 +160,8 @@ def measure_scrapes(config: Path, count: int) -> dict[str, object]:
     server.shutdown()
     exporter.stop()
     return {"series": series, "idle": idle, "during_collection": busy,
-            "collections_during_scrapes": runs[0]}
+            "collections_during_scrapes": runs[0],
+            "serving_process_peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,10 +24,23 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from collectors.base import CollectContext, Collector, CollectorError, ErrorKind, SourceGauge
+from collectors.base import (
+    CollectContext,
+    CollectionResult,
+    Collector,
+    CollectorError,
+    ErrorKind,
+    SourceGauge,
+)
 from exporter.assess import MaturityConfigError, MaturityModel, assess, load_model
 from exporter.config import CollectorEntry, ConfigError, LoadedConfig, load_config
-from exporter.derive import DerivationSettings, derive_all, point_in_time_values
+from exporter.derive import (
+    DerivationSettings,
+    Derived,
+    MetricKey,
+    derive_all,
+    point_in_time_values,
+)
 from exporter.health import HealthBook
 from exporter.plugins import load_collector_class
 from exporter.publish import prerender
@@ -66,6 +82,41 @@ def valid_source_gauges(name: str, gauges: list[SourceGauge]) -> list[SourceGaug
     return kept
 
 
+def derive_from_store(store_path: str, settings: DerivationSettings, now: datetime,
+                      history: Mapping[str, Mapping[MetricKey, float]]) -> Derived:
+    """Stream every stored record through the pure derivation.
+
+    Module-level so the serving exporter can run it in a worker process: the
+    derivation is CPU-bound Python, and in the serving process it would hold the
+    GIL that scrape threads need (see benchmarks/RESULTS.md).
+    """
+    store = Store(store_path, migrate=False)
+    try:
+        return derive_all(
+            findings=store.iter_findings(), repositories=store.iter_repositories(),
+            incidents=store.iter_incidents(), siem_alerts=store.iter_siem_alerts(),
+            settings=settings, now=now, history=history,
+        )
+    finally:
+        store.close()
+
+
+def _run_collect(collector: Collector, ctx: CollectContext, timeout: float) -> CollectionResult:
+    """Run one collection with a timeout on a fresh event loop.
+
+    The result is handed out through a holder rather than returned by the coroutine:
+    on Python 3.11, ``asyncio.run`` of a coroutine returning a large object can build
+    its ``repr`` while restoring the SIGINT handler, tripling peak memory.
+    """
+    holder: list[CollectionResult] = []
+
+    async def run() -> None:
+        holder.append(await asyncio.wait_for(collector.collect(ctx), timeout))
+
+    asyncio.run(run())
+    return holder[0]
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Everything that a reload replaces as one unit."""
@@ -104,6 +155,7 @@ class Exporter:
         self._rebuild_lock = threading.Lock()
         self._runs_finished = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
+        self._derive_pool: ProcessPoolExecutor | None = None
 
     # -- snapshot ---------------------------------------------------------------------
 
@@ -142,17 +194,25 @@ class Exporter:
             self._snapshot = snapshot
             return snapshot
 
-    def _derive(self, runtime: Runtime, now: datetime):
+    def _derive(self, runtime: Runtime, now: datetime) -> Derived:
         settings = derivation_settings(runtime.loaded)
-        derived = derive_all(
-            findings=self.store.iter_findings(),
-            repositories=self.store.iter_repositories(),
-            incidents=self.store.iter_incidents(),
-            siem_alerts=self.store.iter_siem_alerts(),
-            settings=settings,
-            now=now,
-            history=self.store.quarter_values(),
-        )
+        history = self.store.quarter_values()
+        derived = None
+        if self._derive_pool is not None:
+            try:
+                derived = self._derive_pool.submit(
+                    derive_from_store, self.store.path, settings, now, history).result()
+            except BrokenProcessPool:
+                log.error("derivation worker died; deriving in-process from now on")
+                self._derive_pool = None
+        if derived is None:
+            derived = derive_from_store(self.store.path, settings, now, history) \
+                if self.store.path != ":memory:" else derive_all(
+                    findings=self.store.iter_findings(),
+                    repositories=self.store.iter_repositories(),
+                    incidents=self.store.iter_incidents(),
+                    siem_alerts=self.store.iter_siem_alerts(),
+                    settings=settings, now=now, history=history)
         self.store.save_quarter_values(derived.current.label, point_in_time_values(derived), now)
         return derived
 
@@ -176,8 +236,7 @@ class Exporter:
         ctx = CollectContext(name=name, now=now, state=self.store.collector_state(name).state,
                              logger=logging.getLogger(f"devsecops_exporter.collector.{name}"))
         try:
-            result = asyncio.run(asyncio.wait_for(collector.collect(ctx),
-                                                  entry.timeout.total_seconds()))
+            result = _run_collect(collector, ctx, entry.timeout.total_seconds())
             finished = self.clock()
             self.store.apply(name, result, finished)
         except CollectorError as exc:
@@ -225,8 +284,20 @@ class Exporter:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Publish what the store already has, then start the schedule."""
+    def use_derivation_worker(self) -> None:
+        """Derive in one spawned worker process (not forked: the parent has threads)."""
+        if self._derive_pool is None and self.store.path != ":memory:":
+            self._derive_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+    def start(self, *, derive_in_worker: bool = True) -> None:
+        """Publish what the store already has, then start the schedule.
+
+        When serving, derivation runs in a worker process so that scrapes keep their
+        latency during collections.
+        """
+        if derive_in_worker:
+            self.use_derivation_worker()
         self.rebuild()
         if any(count for count in self.store.record_counts().values()) or not \
                 self.runtime.collectors:
@@ -292,4 +363,7 @@ class Exporter:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+        if self._derive_pool is not None:
+            self._derive_pool.shutdown(wait=True, cancel_futures=True)
+            self._derive_pool = None
         self.store.close()

@@ -157,13 +157,19 @@ class CollectorRecordState:
 class Store:
     """Thread-safe access: one connection per thread, writes serialised by a lock."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, migrate: bool = True) -> None:
+        """Open (and by default create or upgrade) the store.
+
+        ``migrate=False`` is for secondary readers, such as the derivation worker,
+        that open a store the main process has already brought up to date.
+        """
         self.path = str(path)
         self._local = threading.local()
         self._write_lock = threading.Lock()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._migrate()
+        if migrate:
+            self._migrate()
 
     def _connect(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)

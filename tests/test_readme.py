@@ -29,6 +29,13 @@ def test_every_health_metric_is_documented() -> None:
         assert f"| `{family.name}` |" in README, family.name
 
 
+def test_every_maturity_metric_is_documented() -> None:
+    from exporter.assess import MATURITY_METRICS
+
+    for name in MATURITY_METRICS:
+        assert f"| `{name}` |" in README, name
+
+
 def test_port_and_the_two_commands() -> None:
     assert f"**{DEFAULT_PORT}**" in README
     assert "pip install . && devsecops-exporter serve --config config.example.yaml" in README

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
@@ -238,7 +239,8 @@ class AlertMapper:
             if severity is None:
                 self._unmapped("severity", raw_severity, alert_id)
         rule = _scalar(_field(source, F_RULE_NAME))
-        rule = rule if isinstance(rule, str) and rule else None
+        # A few hundred rules name hundreds of thousands of alerts: share the strings.
+        rule = sys.intern(rule) if isinstance(rule, str) and rule else None
 
         triaged_at: datetime | None = None
         if status == "open":

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import Field, field_validator, model_validator
@@ -45,7 +45,7 @@ from collectors.records import (
     Repository,
     SiemAlert,
 )
-from collectors.settings import ConfigPath, StrictModel
+from collectors.settings import ConfigPath, StrictModel, TimeZoneName
 
 RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.FINDING: Finding,
@@ -91,19 +91,10 @@ class FileCollectorSettings(StrictModel):
         description="where relative paths start; default: the config file's directory",
     )
     files: list[FileSpec] = Field(min_length=1)
-    naive_timezone: str = Field(
+    naive_timezone: TimeZoneName = Field(
         default="UTC", description="time zone for timestamps written without an offset"
     )
     rebase: Rebase | None = None
-
-    @field_validator("naive_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _files_exist(self) -> FileCollectorSettings:

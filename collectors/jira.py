@@ -58,7 +58,7 @@ from collectors.base import (
 )
 from collectors.http import ApiClient, HttpSettings, decode_json, parse_timestamp
 from collectors.records import Finding, FindingState, Incident, RecordKind, Severity
-from collectors.settings import Duration, PositiveDuration, Secret, StrictModel
+from collectors.settings import Duration, PositiveDuration, Secret, StrictModel, TimeZoneName
 
 CLOUD_PAGE_SIZE = 100  # search/jql: up to 5000 for id/key only, 100 once fields are asked
 DC_PAGE_SIZE = 1000  # DC/Server search: capped by jira.search.views.default.max (1000)
@@ -166,7 +166,7 @@ class JiraSettings(StrictModel):
     full_resync_interval: PositiveDuration = timedelta(hours=24)
     page_size: int | None = Field(default=None, ge=1, le=5000)
     changelog: bool = True
-    time_zone: str | None = Field(default=None,
+    time_zone: TimeZoneName | None = Field(default=None,
                                   description="override the zone read from /myself")
     http: HttpSettings = Field(default_factory=HttpSettings)
 
@@ -176,16 +176,6 @@ class JiraSettings(StrictModel):
         if not value.startswith(("https://", "http://")):
             raise ValueError("base_url must start with https:// (or http://)")
         return value.rstrip("/")
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> JiraSettings:

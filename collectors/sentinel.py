@@ -28,7 +28,6 @@ the window but closed inside it count towards that window's MTTC. A full pass ov
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -171,8 +170,8 @@ class TokenProvider:
             "scope": scope,
         }
         try:
-            response = await _request(
-                self._client, "POST", f"/{s.tenant_id}/oauth2/v2.0/token", data=form
+            response = await self._client.request(
+                "POST", f"/{s.tenant_id}/oauth2/v2.0/token", data=form
             )
         except CollectorError as exc:
             # 400 invalid_client / unauthorized_client is a credential problem, not a bug.
@@ -211,28 +210,6 @@ class _Unmapped:
 class CloseInfo:
     closed_at: datetime | None
     first_status_change: datetime | None
-
-
-_SERVER_STATUS = re.compile(r": HTTP 5\d\d(?: |$)")
-
-
-def fix_kind(exc: CollectorError) -> CollectorError:
-    """Report exhausted 5xx retries as ``server``, not ``rate_limited``.
-
-    ``ApiClient.request`` (collectors/http.py) labels every retried status that runs
-    out of attempts ``rate_limited``, including 500/502/503/504. Until the shared client
-    is fixed, this restores the documented kind; a 429 stays ``rate_limited``.
-    """
-    if exc.kind is ErrorKind.RATE_LIMITED and _SERVER_STATUS.search(str(exc)):
-        return CollectorError(ErrorKind.SERVER, str(exc))
-    return exc
-
-
-async def _request(client: ApiClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    try:
-        return await client.request(method, url, **kwargs)
-    except CollectorError as exc:
-        raise fix_kind(exc) from None
 
 
 def _ts(value: Any) -> datetime | None:
@@ -282,8 +259,8 @@ class SentinelCollector(Collector):
         """Send with a bearer token; on 401 fetch a fresh token once (expired or revoked)."""
         for attempt in range(2):
             token = await self.tokens.token(scope)
-            response = await _request(
-                client, method, url, headers={"Authorization": f"Bearer {token}"},
+            response = await client.request(
+                method, url, headers={"Authorization": f"Bearer {token}"},
                 accept=frozenset({401}), **kwargs)
             if response.status_code != 401:
                 return response

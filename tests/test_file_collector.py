@@ -135,3 +135,11 @@ def test_bundled_demo_data_reads_cleanly() -> None:
     assert {f.state for f in result.findings} == set(FindingState)
     oldest = min(f.opened_at for f in result.findings)
     assert NOW - oldest > timedelta(days=8 * 92)  # at least eight quarters
+
+
+def test_unknown_time_zone_is_a_config_error(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    (tmp_path / "d.yaml").write_text("findings: []\n")
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        run(tmp_path, [{"path": "d.yaml"}], naive_timezone="Mars/Olympus")

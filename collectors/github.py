@@ -57,6 +57,7 @@ from collectors.base import (
 from collectors.http import (
     ApiClient,
     HttpSettings,
+    decode_json,
     describe,
     parse_link_header,
     parse_retry_after,
@@ -354,20 +355,8 @@ def _fail(response: httpx.Response) -> CollectorError:
     )
 
 
-def _decode(response: httpx.Response) -> Any:
-    what = describe(response.request.method, response.request.url)
-    try:
-        return json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        ctype = response.headers.get("Content-Type", "unknown content type")
-        raise CollectorError(
-            ErrorKind.MALFORMED_RESPONSE,
-            f"{what}: HTTP {response.status_code} body is not valid JSON ({ctype})",
-        ) from None
-
-
 def _decode_list(response: httpx.Response) -> list[Any]:
-    body = _decode(response)
+    body = decode_json(response)
     if not isinstance(body, list):
         what = describe(response.request.method, response.request.url)
         raise CollectorError(ErrorKind.MALFORMED_RESPONSE, f"{what}: expected a JSON array")
@@ -431,7 +420,7 @@ class _Credentials:
             )
         finally:
             await client.aclose()
-        body = _decode(response)
+        body = decode_json(response)
         token = body.get("token") if isinstance(body, dict) else None
         expires = parse_timestamp(body.get("expires_at")) if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
@@ -608,7 +597,7 @@ class GitHubApi:
             "POST", self.settings.resolved_graphql_url(),
             json_body={"query": query, "variables": dict(variables)}, resource="graphql",
         )
-        body = _decode(response)
+        body = decode_json(response)
         if not isinstance(body, dict):
             raise CollectorError(ErrorKind.MALFORMED_RESPONSE, "GraphQL: expected an object")
         errors = body.get("errors") or []
@@ -832,7 +821,7 @@ class GitHubCollector(Collector):
             for org in self.settings.organizations:
                 try:
                     response = await api.request("GET", f"orgs/{org}")
-                    _decode(response)
+                    decode_json(response)
                 except CollectorError as exc:
                     problems.append(f"organisation {org}: {exc} ({exc.kind.value})")
         finally:
@@ -1522,7 +1511,7 @@ class GitHubCollector(Collector):
                 if response.status_code in (403, 404, 422):
                     self._report_once(ctx, f"search:{run.org}", response, f"search:{run.org}")
                     return
-                body = _decode(response)
+                body = decode_json(response)
                 if not isinstance(body, dict) or not isinstance(body.get("items"), list):
                     raise CollectorError(ErrorKind.MALFORMED_RESPONSE, "search/code: bad shape")
                 for hit in body["items"]:
@@ -1693,7 +1682,7 @@ class GitHubCollector(Collector):
         if response.status_code == 304 and cached:
             value = cached["items"]
         else:
-            body = _decode(response)
+            body = decode_json(response)
             runs = body.get("check_runs") if isinstance(body, dict) else None
             if not isinstance(runs, list):
                 raise CollectorError(ErrorKind.MALFORMED_RESPONSE, f"{key}: bad shape")

@@ -386,7 +386,12 @@ class PagerDutyCollector(Collector):
         if kind == "acknowledge_log_entry":
             if incident_id not in first_ack or at < first_ack[incident_id]:
                 first_ack[incident_id] = at
-        elif incident_id not in resolved_ids or at > resolved_ids[incident_id]:
+            return
+        service = entry.get("service")
+        if self.settings.service_ids and isinstance(service, Mapping) and (
+                service.get("id") not in self.settings.service_ids):
+            return  # another service's incident: do not fetch it
+        if incident_id not in resolved_ids or at > resolved_ids[incident_id]:
             resolved_ids[incident_id] = at
 
     async def _incident_first_ack(self, client: ApiClient, incident_id: str,

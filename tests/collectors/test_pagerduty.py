@@ -251,9 +251,25 @@ def test_out_of_scope_old_incident_is_ignored() -> None:
         "incidents", [])))
     respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
         "log_entries", [log_entry("resolve_log_entry", "POTHER", "2026-11-02T00:00:00Z")])))
-    respx.get(f"{PD}/incidents/POTHER").mock(return_value=httpx.Response(200, json={
-        "incident": incident("POTHER", created="2026-09-01T00:00:00Z", service="PSVC999")}))
+    one = respx.get(f"{PD}/incidents/POTHER").mock(return_value=httpx.Response(200, json={
+        "incident": incident("POTHER", created="2026-09-01T00:00:00Z", service="PSVC999",
+                             urgency="low")}))
+    # the log entry names service PSVC001, but the incident itself is low urgency
+    assert run(collector(service_ids=["PSVC001"], urgencies=["high"])).incidents == []
+    assert one.called
+
+
+@respx.mock
+def test_resolve_entries_of_other_services_are_not_fetched() -> None:
+    respx.get(f"{PD}/incidents").mock(return_value=httpx.Response(200, json=listing(
+        "incidents", [])))
+    entry = log_entry("resolve_log_entry", "POTHER", "2026-11-02T00:00:00Z")
+    entry["service"] = {"id": "PSVC999", "type": "service_reference"}
+    respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
+        "log_entries", [entry])))
+    one = respx.get(f"{PD}/incidents/POTHER").mock(return_value=httpx.Response(404))
     assert run(collector(service_ids=["PSVC001"])).incidents == []
+    assert not one.called
 
 
 @respx.mock

@@ -305,13 +305,7 @@ def test_open_pit_failures(response: httpx.Response, kind: ErrorKind,
         respx.post(f"{ES}/.alerts-security.alerts-default/_pit").mock(return_value=response)
         with caplog.at_level(logging.DEBUG), pytest.raises(CollectorError) as err:
             run(collector())
-    if kind is ErrorKind.SERVER:
-        # collectors/http.py reports retried-out 5xx as rate_limited (reported to the
-        # lead); accept both until the shared module is fixed, but pin the status.
-        assert err.value.kind in (ErrorKind.SERVER, ErrorKind.RATE_LIMITED)
-        assert "HTTP 503" in str(err.value)
-    else:
-        assert err.value.kind is kind
+    assert err.value.kind is kind
     assert API_KEY not in str(err.value) and API_KEY not in caplog.text
 
 

@@ -364,6 +364,7 @@ def test_5xx_after_retries() -> None:
     with pytest.raises(CollectorError) as err:
         run(collector())
     assert route.call_count == 3  # first try + max_retries
+    assert err.value.kind is ErrorKind.SERVER
     assert "HTTP 502" in str(err.value)
 
 

@@ -452,3 +452,15 @@ def test_check_reports_auth_problem() -> None:
     problems = asyncio.run(collector().check(ctx()))
     assert len(problems) == 1 and problems[0].startswith("auth:")
     assert TOKEN not in problems[0]
+
+
+def test_registered_entry_points_load_both_collectors() -> None:
+    from importlib.metadata import entry_points
+
+    from collectors.elastic import ElasticCollector
+
+    found = {ep.name: ep.load() for ep in entry_points(group="devsecops_exporter.collectors")
+             if ep.name in ("elastic", "pagerduty")}
+    assert found == {"elastic": ElasticCollector, "pagerduty": PagerDutyCollector}
+    assert PagerDutyCollector.kinds == frozenset({RecordKind.INCIDENT})
+    assert ElasticCollector.kinds == frozenset({RecordKind.SIEM_ALERT})

@@ -477,3 +477,26 @@ def test_check_reports_problems_without_secrets() -> None:
     problems = asyncio.run(collector().check(ctx()))
     assert len(problems) == 1 and problems[0].startswith("auth:")
     assert API_KEY not in problems[0]
+
+
+@respx.mock
+def test_kibana_incremental_slices_on_status_change_time_too() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        field = next(iter(body["query"]["bool"]["filter"][0]["range"]))
+        seen.append(field)
+        hits = [alert_hit("changed", status="closed", reason="false_positive",
+                          updated="2026-11-23T11:30:00.000Z")] if field != "@timestamp" else []
+        return httpx.Response(200, json=search_page(hits, total=len(hits), pit_id=None))
+
+    respx.post(f"{KB}/api/detection_engine/signals/search").mock(side_effect=handler)
+    c = kibana_collector()
+    state = {"watermark": "2026-11-23T11:00:00.000Z", "last_full": "2026-11-23T06:00:00.000Z",
+             "query_key": c._query_key()}
+    result = run(c, ctx(state))
+    assert seen == ["@timestamp", "kibana.alert.workflow_status_updated_at"]
+    [alert] = result.siem_alerts
+    assert alert.disposition is Disposition.FALSE_POSITIVE
+    assert result.complete == frozenset()

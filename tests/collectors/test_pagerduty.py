@@ -464,3 +464,17 @@ def test_registered_entry_points_load_both_collectors() -> None:
     assert found == {"elastic": ElasticCollector, "pagerduty": PagerDutyCollector}
     assert PagerDutyCollector.kinds == frozenset({RecordKind.INCIDENT})
     assert ElasticCollector.kinds == frozenset({RecordKind.SIEM_ALERT})
+
+
+@respx.mock
+def test_unknown_status_is_counted_once_and_kept(caplog: pytest.LogCaptureFixture) -> None:
+    respx.get(f"{PD}/incidents").mock(return_value=httpx.Response(200, json=listing(
+        "incidents", [incident("PS1", status="snoozed", resolved=None),
+                      incident("PS2", status="snoozed", resolved=None)])))
+    respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
+        "log_entries", [])))
+    with caplog.at_level(logging.WARNING):
+        result = run(collector())
+    assert sorted(i.id for i in result.incidents) == ["PS1", "PS2"]
+    assert result.record_errors[ErrorKind.UNMAPPED_VALUE] == 2
+    assert caplog.text.count("'snoozed'") == 1

@@ -13,7 +13,7 @@ from exporter.config import load_config
 REPO = Path(__file__).resolve().parents[1]
 ENV = {name: "test-secret-value" for name in (
     "GITHUB_TOKEN", "JIRA_API_TOKEN", "JIRA_PAT", "SENTINEL_CLIENT_SECRET", "SPLUNK_TOKEN",
-    "SPLUNK_PASSWORD", "ELASTIC_API_KEY", "ELASTIC_PASSWORD", "PAGERDUTY_TOKEN")}
+    "SPLUNK_PASSWORD", "ELASTIC_API_KEY", "ELASTIC_PASSWORD", "PAGERDUTY_API_KEY")}
 
 
 def commented_blocks(text: str) -> list[str]:
@@ -32,7 +32,7 @@ def commented_blocks(text: str) -> list[str]:
 def test_example_has_a_block_per_real_source() -> None:
     text = (REPO / "config.example.yaml").read_text()
     types = {re.search(r"type: (\w+)", b).group(1) for b in commented_blocks(text)}
-    assert {"github", "jira", "sentinel", "splunk"} <= types
+    assert types == {"github", "jira", "sentinel", "splunk", "elastic", "pagerduty"}
 
 
 def test_uncommented_blocks_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

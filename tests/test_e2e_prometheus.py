@@ -1,19 +1,20 @@
 """End to end with the real servers: exporter -> Prometheus (shipped rules) -> Alertmanager.
 
-Two exporter instances run on 127.0.0.1, as a sharded deployment would: the bundled
-demo (``config.example.yaml`` unchanged, target label ``org="acme"``) and the regression
-scenario (``tests/fixtures/e2e/``: the demo plus open critical findings past their SLA,
-``org="acme-regressed"``). A real Prometheus scrapes both every second and evaluates the
-shipped rule files unchanged; a real Alertmanager routes to a webhook receiver served
-by this test. The test asserts that
+Three exporter instances run on 127.0.0.1, as a sharded and replicated deployment
+would: the bundled demo (``config.example.yaml`` unchanged, target label ``org="acme"``)
+and two replicas of the regression scenario (``tests/fixtures/e2e/``: the demo plus open
+critical findings past their SLA, ``org="acme-regressed"``). A real Prometheus scrapes
+them every second and evaluates the shipped rule files unchanged; a real Alertmanager
+routes to a webhook receiver served by this test. The test asserts that
 
-- both scrape targets are up and the shipped rules are loaded,
+- every scrape target is up and the shipped rules are loaded,
 - every query of the shipped Grafana dashboard returns data through Prometheus's HTTP
   API (a query reading a metric the exporter does not publish yet is reported, not
   silently passed),
 - the regression makes DevSecOpsMaturityDomainRegressed (vulnerability_management) and
   DevSecOpsCriticalVulnerabilitySLABreached arrive at the webhook, with their labels and
-  annotations, for the regressed organisation only.
+  annotations, for the regressed organisation only, and once per organisation
+  whatever the number of replicas.
 
 Everything listens on free loopback ports; every wait is bounded (the alerts have
 ``for: 1m``, so the test takes a bit over a minute); all processes are stopped at the
@@ -52,6 +53,12 @@ DEMO_CONFIG = ROOT / "config.example.yaml"
 REGRESSION_CONFIG = ROOT / "tests" / "fixtures" / "e2e" / "config.yaml"
 JOB = "devsecops-exporter"
 DEMO_ORG, REGRESSED_ORG = "acme", "acme-regressed"
+# instance name -> (config, org target label); two replicas of the regressed organisation
+EXPORTERS = {
+    "demo": (DEMO_CONFIG, DEMO_ORG),
+    "regressed": (REGRESSION_CONFIG, REGRESSED_ORG),
+    "regressed-replica": (REGRESSION_CONFIG, REGRESSED_ORG),
+}
 EXPECTED_ALERTS = {
     # alertname -> labels it must carry (besides org)
     "DevSecOpsMaturityDomainRegressed": {"domain": "vulnerability_management",
@@ -175,7 +182,7 @@ def test_shipped_rules_and_dashboard_against_real_prometheus_and_alertmanager(
         tmp_path: Path) -> None:
     prometheus = require_binary("prometheus")
     alertmanager = require_binary("alertmanager", "prometheus-alertmanager")
-    ports = {name: free_port() for name in ("demo", "regressed", "prometheus", "alertmanager")}
+    ports = {name: free_port() for name in (*EXPORTERS, "prometheus", "alertmanager")}
     logs = {name: tmp_path / name / f"{name}.log" for name in ports}
     for log in logs.values():
         log.parent.mkdir()
@@ -202,16 +209,16 @@ def _run_scenario(tmp_path: Path, stack: ExitStack, started: list[subprocess.Pop
 
     webhook = stack.enter_context(Webhook())
 
-    # -- two exporter instances ------------------------------------------------------
-    for name, config in (("demo", DEMO_CONFIG), ("regressed", REGRESSION_CONFIG)):
+    # -- the exporter instances -------------------------------------------------------
+    for name, (config, _) in EXPORTERS.items():
         env = {**os.environ, "DEVSECOPS_STORE__PATH": str(tmp_path / name / "store.db")}
         start(name, exporter_argv(config, ports[name]), env)
-    for name in ("demo", "regressed"):
+    for name in EXPORTERS:
         wait_for(f"exporter {name} /-/ready",
                  lambda n=name: http_get(f"http://127.0.0.1:{ports[n]}/-/ready")[0] == 200,
                  30, diagnostics)
     exported: set[str] = set()
-    for name in ("demo", "regressed"):
+    for name in EXPORTERS:
         status, body = http_get(f"http://127.0.0.1:{ports[name]}/metrics")
         assert status == 200
         exported |= {line.split("{")[0].split(" ")[0]
@@ -242,9 +249,8 @@ def _run_scenario(tmp_path: Path, stack: ExitStack, started: list[subprocess.Pop
         "alerting": {"alertmanagers": [{"static_configs": [
             {"targets": [f"127.0.0.1:{ports['alertmanager']}"]}]}]},
         "scrape_configs": [{"job_name": JOB, "static_configs": [
-            {"targets": [f"127.0.0.1:{ports['demo']}"], "labels": {"org": DEMO_ORG}},
-            {"targets": [f"127.0.0.1:{ports['regressed']}"],
-             "labels": {"org": REGRESSED_ORG}},
+            {"targets": [f"127.0.0.1:{ports[name]}"], "labels": {"org": org}}
+            for name, (_, org) in EXPORTERS.items()
         ]}],
     }))
     start("prometheus", [
@@ -256,12 +262,12 @@ def _run_scenario(tmp_path: Path, stack: ExitStack, started: list[subprocess.Pop
              diagnostics)
     ready_at = time.monotonic()
 
-    # -- both targets up, rules loaded -------------------------------------------------
+    # -- all targets up, rules loaded --------------------------------------------------
     def targets_up() -> bool:
         series = prometheus_query(prom, f'up{{job="{JOB}"}}')
-        return len(series) == 2 and all(s["value"][1] == "1" for s in series)
+        return len(series) == len(EXPORTERS) and all(s["value"][1] == "1" for s in series)
 
-    wait_for("both exporter targets up", targets_up, 30, diagnostics)
+    wait_for("every exporter target up", targets_up, 30, diagnostics)
     status, body = http_get(f"{prom}/api/v1/rules")
     loaded = {rule["name"] for group in json.loads(body)["data"]["groups"]
               for rule in group["rules"] if rule["type"] == "alerting"}
@@ -328,3 +334,7 @@ def _run_scenario(tmp_path: Path, stack: ExitStack, started: list[subprocess.Pop
     firing_for_demo = prometheus_query(
         prom, f'ALERTS{{org="{DEMO_ORG}",alertname=~"{names}"}}')
     assert firing_for_demo == []
+    # two replicas scraped, one alert per organisation (the rules aggregate by org)
+    firing = prometheus_query(
+        prom, f'ALERTS{{org="{REGRESSED_ORG}",alertname=~"{names}",alertstate="firing"}}')
+    assert sorted(a["metric"]["alertname"] for a in firing) == sorted(EXPECTED_ALERTS), firing

@@ -15,9 +15,9 @@ def test_jobs_run_at_start_and_are_configured_safely(tmp_path: Path, fake_collec
                       "  - {name: hourly, type: fake, interval: 1h, jitter: 5s}\n"
                       "  - {name: nightly, type: fake, cron: '0 3 * * *'}\n")
     exporter = Exporter(load_config(config))
-    exporter.start()
+    exporter.start(derive_in_worker=False)  # the worker is covered by the CLI serve test
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while fake_collector.calls < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert fake_collector.calls == 2  # both ran once at start-up, cron included
@@ -38,7 +38,7 @@ def test_jobs_run_at_start_and_are_configured_safely(tmp_path: Path, fake_collec
         # changing one collector's settings runs that one at once
         config.write_text(config.read_text().replace("interval: 1h", "interval: 2h"))
         assert exporter.reload()[0]
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while fake_collector.calls < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert fake_collector.calls == 3

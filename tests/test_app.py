@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.base import CollectionResult, ErrorKind, SourceGauge
@@ -129,3 +130,21 @@ def test_collect_once_runs_demo(demo_config: Path) -> None:
     assert ("sast_coverage_pct", (("quarter", exporter.snapshot.derived.current.label),)) \
         in values
     exporter.stop()
+
+
+def test_derivation_worker_gives_the_same_snapshot(demo_config: Path) -> None:
+    in_process = Exporter(load_config(demo_config))
+    in_process.collect_once()
+    expected = samples(in_process)
+    in_process.stop()
+    worker = Exporter(load_config(demo_config))
+    worker.use_derivation_worker()
+    assert worker._derive_pool is not None
+    worker.rebuild()
+    got = samples(worker)
+    worker.stop()
+    volatile = ("devsecops_snapshot_timestamp_seconds", "devsecops_collector_",
+                "devsecops_config_", "devsecops_maturity_last_review")
+    for key, value in expected.items():
+        if not key[0].startswith(volatile):
+            assert got.get(key) == pytest.approx(value, rel=1e-6), key  # ages move with now

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.test_alert_rules import metric_names, published_metrics, recorded_names
+from tests.test_alert_rules import (
+    metric_names,
+    published_metrics,
+    recorded_names,
+    require_binary,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "grafana" / "dashboards" / "devsecops-maturity.json"
@@ -97,6 +103,18 @@ def test_queries_read_only_published_metrics() -> None:
         assert names, f"{title} {ref}: reads no metric"
         unknown = names - known
         assert not unknown, f"{title} {ref}: {unknown} is neither exported nor recorded"
+
+
+def test_queries_parse_as_promql(tmp_path: Path) -> None:
+    """promtool parses every query (as recording rules), so a typo fails without a server."""
+    promtool = require_binary("promtool")
+    rules = [{"record": f"dashboard:query_{i}", "expr": expr}
+             for i, (_, _, expr) in enumerate(dashboard_queries())]
+    path = tmp_path / "dashboard-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_required_views_present() -> None:

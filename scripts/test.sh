@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # promtool, prometheus and alertmanager for the rule, metrics and end-to-end tests.
-if ! command -v promtool >/dev/null || ! command -v alertmanager >/dev/null; then
+if ! command -v promtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -121,7 +121,25 @@ def derived_families(derived: Derived) -> list[Family]:
             for labels, value in sorted(current.series(metric.name).items()):
                 samples.append(Sample(labels, value))
         families.append(Family(metric.name, metric.documentation, metric.type, tuple(samples)))
+    families.append(quarter_info(derived))
     return families
+
+
+def quarter_info(derived: Derived) -> Family:
+    """Which ``quarter`` label is current and which previous, for PromQL joins.
+
+    PromQL cannot compare label strings, so "the current quarter's value" of any
+    quarterly metric is selected by joining on this series, e.g.
+    ``devsecops_maturity_level * on (quarter) group_left
+    devsecops_quarter_info{period="current"}``.
+    """
+    samples = tuple(
+        Sample((("period", period), ("quarter", quarter.label)), 1.0)
+        for period, quarter in (("previous", derived.previous), ("current", derived.current))
+    )
+    return Family("devsecops_quarter_info", "The quarters published now: period is current "
+                  "or previous; always 1. Join on quarter to select the current quarter's "
+                  "values.", "gauge", samples)
 
 
 @dataclass(frozen=True)

@@ -237,3 +237,12 @@ def test_fiscal_year_start_changes_quarters() -> None:
 
 def test_at_helper_is_utc() -> None:
     assert at("2026-10-01").tzinfo is UTC
+
+
+def test_quarter_info_names_current_and_previous() -> None:
+    from exporter.snapshot import quarter_info
+
+    family = quarter_info(derive_records())
+    assert [dict(s.labels) for s in family.samples] == [
+        {"period": "previous", "quarter": Q3}, {"period": "current", "quarter": Q4}]
+    assert all(s.value == 1.0 for s in family.samples)

@@ -102,10 +102,15 @@ def metric_names(expr: str) -> set[str]:
 
 def published_metrics() -> set[str]:
     """Every metric name the exporter can publish, from its own catalogs."""
+    from types import SimpleNamespace
+
     from exporter.health import HealthBook
-    from exporter.snapshot import DERIVED_METRICS
+    from exporter.snapshot import DERIVED_METRICS, quarter_info
 
     names = {m.name for m in DERIVED_METRICS}
+    # published next to the catalog, built from the derivation's current/previous quarter
+    quarter = SimpleNamespace(label="2026-Q4")
+    names.add(quarter_info(SimpleNamespace(current=quarter, previous=quarter)).name)
     book = HealthBook()
     book.configure([("demo", "file", 300.0, 1.0)])
     book.reload.last_success = 1.0
@@ -209,6 +214,11 @@ def _promtool_tests_pass(tmp_path: Path, mutate: tuple[str, str]) -> bool:
      "min by (org, domain, instance) (devsecops_maturity_trend)"),
     # the review grace
     ("> 106 * 86400", "> 90 * 86400"),
+    # the current-quarter join must pair each target with its own quarter_info
+    ("* on (job, instance, quarter) group_left devsecops_quarter_info{period=\"current\"}",
+     "* on (quarter) group_left devsecops_quarter_info{period=\"current\"}"),
+    # current and previous must not be swapped or merged
+    ("devsecops_quarter_info{period=\"previous\"}", "devsecops_quarter_info{period=\"current\"}"),
 ])
 def test_promtool_tests_catch_mutations(tmp_path: Path, mutation: tuple[str, str]) -> None:
     require_binary("promtool")

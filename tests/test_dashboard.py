@@ -49,6 +49,12 @@ def data_panels() -> list[dict[str, Any]]:
     return [p for p in iter_panels(load_dashboard()["panels"]) if p["type"] != "row"]
 
 
+def dashboard_queries_raw() -> list[tuple[str, str, str]]:
+    """(panel title, refId, PromQL as written, with the dashboard's variables)."""
+    return [(panel["title"], target["refId"], target["expr"])
+            for panel in data_panels() for target in panel["targets"]]
+
+
 def dashboard_queries() -> list[tuple[str, str, str]]:
     """(panel title, refId, PromQL with the dashboard's variables substituted)."""
     out = []
@@ -137,7 +143,7 @@ def test_required_views_present() -> None:
         "devsecops_repository_coverage_ratio", "alert_signal_ratio",
         "security_incident_mttd_hours", "security_incident_mttc_hours",
         "devsecops_collector_up", "devsecops_collector_last_success_timestamp_seconds",
-        "devsecops_collector_errors_total",
+        "devsecops_collector_errors_total", "devsecops_quarter_info",
     ):
         assert metric in reads, f"no panel shows {metric}"
 
@@ -154,6 +160,62 @@ def test_level_heatmap_is_domain_by_quarter() -> None:
     assert matrix and matrix[0]["options"]["rowField"] == "domain"
     assert matrix[0]["options"]["columnField"] == "quarter"
     assert panel["fieldConfig"]["defaults"]["custom"]["cellOptions"]["type"] == "color-background"
+
+
+CURRENT_JOIN = re.compile(
+    r"\* on \(job, instance, quarter\) group_left "
+    r'devsecops_quarter_info\{period="(current|previous)",org=~"\$org"\}')
+
+
+def test_quarter_info_joins_are_one_to_one_and_aggregated() -> None:
+    """PromQL cannot compare quarter labels: "this quarter" joins each target's own info.
+
+    Joining on the quarter alone matches the info series of every replica (many-to-many
+    with several instances); on (job, instance, quarter) matches exactly one. The joined
+    series still carry instance labels, so the query aggregates them explicitly.
+    """
+    joins = [(title, expr) for title, _, expr in dashboard_queries_raw()
+             if "devsecops_quarter_info" in expr]
+    assert joins, "no panel selects the current quarter through devsecops_quarter_info"
+    for title, expr in joins:
+        assert CURRENT_JOIN.search(expr), f"{title}: {expr}"
+        assert re.match(r"(max|min)\(", expr), f"{title}: aggregate the joined series"
+
+
+def test_this_quarter_stats() -> None:
+    expected = {
+        "Critical MTTR this quarter": 'vulnerability_mttr_days{severity="critical"',
+        "SAST coverage this quarter": "sast_coverage_pct{",
+        "Alert signal ratio this quarter": "alert_signal_ratio{",
+        "MTTD this quarter": "security_incident_mttd_hours{",
+        "MTTC this quarter": "security_incident_mttc_hours{",
+    }
+    for title, selector in expected.items():
+        panel = _panel(title)
+        assert panel["type"] == "stat", title
+        (target,) = panel["targets"]
+        assert target["instant"] and selector in target["expr"], title
+        assert 'devsecops_quarter_info{period="current"' in target["expr"], title
+
+
+def test_level_vs_target_table() -> None:
+    """Leadership view: per domain last quarter, now, target and the gap to it."""
+    panel = _panel("Level vs target per domain")
+    exprs = {t["refId"]: t["expr"] for t in panel["targets"]}
+    assert "org_domain:devsecops_maturity_level_previous:max" in exprs["A"]
+    assert "org_domain:devsecops_maturity_level_current:max" in exprs["B"]
+    assert "org_domain:devsecops_maturity_target_level:max" in exprs["C"]
+    assert exprs["D"] == f"{exprs['C']} - {exprs['B']}", "gap is target - current"
+    for expr in exprs.values():
+        assert expr.startswith("max by (org, domain) ("), expr
+    organize = next(t for t in panel["transformations"] if t["id"] == "organize")
+    assert organize["options"]["renameByName"] == {
+        "Value #A": "last quarter", "Value #B": "current", "Value #C": "target",
+        "Value #D": "gap to target"}
+    gap = next(o for o in panel["fieldConfig"]["overrides"]
+               if o["matcher"] == {"id": "byName", "options": "gap to target"})
+    thresholds = next(p["value"] for p in gap["properties"] if p["id"] == "thresholds")
+    assert [s["value"] for s in thresholds["steps"]] == [None, 1, 2]
 
 
 def _threshold_values(panel: dict[str, Any]) -> list[float]:

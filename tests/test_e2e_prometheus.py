@@ -219,7 +219,10 @@ def _run_scenario(tmp_path: Path, stack: ExitStack, started: list[subprocess.Pop
 
     # -- the exporter instances -------------------------------------------------------
     for name, (config, _, as_of) in EXPORTERS.items():
-        env = {**os.environ, "DEVSECOPS_STORE__PATH": str(tmp_path / name / "store.db")}
+        env = {**os.environ, "DEVSECOPS_STORE__PATH": str(tmp_path / name / "store.db"),
+               # this checkout's code, whatever copy of the package pip installed
+               "PYTHONPATH": os.pathsep.join(
+                   filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         start(name, exporter_argv(config, ports[name], as_of), env)
     for name in EXPORTERS:
         wait_for(f"exporter {name} /-/ready",
@@ -306,6 +309,23 @@ def _run_scenario(tmp_path: Path, stack: ExitStack, started: list[subprocess.Pop
     trend = prometheus_query(prom, f'min(devsecops_maturity_trend{{org="{REGRESSED_ORG}",'
                              'domain="vulnerability_management"})')
     assert trend and float(trend[0]["value"][1]) == -1, f"scenario broken: trend {trend}"
+
+    # the dashboard's "Level vs target" table: this and last quarter's level, selected by
+    # joining each target's devsecops_quarter_info (two replicas: the join must stay
+    # one-to-one, or the rule errors), show the same drop as the trend
+    levels = {}
+    for period in ("current", "previous"):
+        series = prometheus_query(
+            prom, f'org_domain:devsecops_maturity_level_{period}:max{{org="{REGRESSED_ORG}",'
+            'domain="vulnerability_management"}')
+        assert len(series) == 1, f"{period} level: {series}"
+        levels[period] = float(series[0]["value"][1])
+    assert levels["current"] - levels["previous"] == -1, levels
+    status, body = http_get(f"{prom}/api/v1/rules")
+    assert status == 200
+    failing = {rule["name"]: rule.get("lastError") for group in json.loads(body)["data"]["groups"]
+               for rule in group["rules"] if rule.get("health") == "err"}
+    assert not failing, f"rules failing to evaluate: {failing}"
 
     def expected_alerts_arrived() -> dict[str, dict[str, Any]] | None:
         found = {}

@@ -130,8 +130,9 @@ def quarter_info(derived: Derived) -> Family:
 
     PromQL cannot compare label strings, so "the current quarter's value" of any
     quarterly metric is selected by joining on this series, e.g.
-    ``devsecops_maturity_level * on (quarter) group_left
-    devsecops_quarter_info{period="current"}``.
+    ``devsecops_maturity_level * on (job, instance, quarter) group_left
+    devsecops_quarter_info{period="current"}`` (the target labels keep the match
+    one-to-one when several exporter instances are scraped).
     """
     samples = tuple(
         Sample((("period", period), ("quarter", quarter.label)), 1.0)

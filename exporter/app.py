@@ -147,6 +147,8 @@ class Exporter:
         self.clock = clock
         self.runtime = build_runtime(loaded)
         self.store = Store(loaded.config.store.path)
+        # Records of collectors no longer in the config go, as they do on reload.
+        self.store.forget_collectors([e.name for e in loaded.config.collectors])
         self.health = HealthBook()
         self.health.reload.last_success = time.time()
         self._configure_health()

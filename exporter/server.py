@@ -81,6 +81,8 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body are separate writes; with Nagle's algorithm on, the body waits
     # for the client's delayed ACK (~40 ms per scrape).
     disable_nagle_algorithm = True
+    # An idle or stalled client gives up its thread after this many seconds.
+    timeout = 60
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)

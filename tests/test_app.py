@@ -148,3 +148,16 @@ def test_derivation_worker_gives_the_same_snapshot(demo_config: Path) -> None:
     for key, value in expected.items():
         if not key[0].startswith(volatile):
             assert got.get(key) == pytest.approx(value, rel=1e-6), key  # ages move with now
+
+
+def test_records_of_a_removed_collector_are_dropped_at_start(tmp_path: Path,
+                                                             fake_collector) -> None:
+    fake_collector.plan = [CollectionResult(findings=[finding("2026-11-01")])]
+    exporter = make(tmp_path)
+    exporter.run_collector("fake1")
+    exporter.stop()
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.format(db=tmp_path / "s.db").replace("fake1", "fake2"))
+    again = Exporter(load_config(path))
+    assert again.store.record_counts() == {}
+    again.stop()

@@ -191,3 +191,16 @@ def test_cli_collect_once_writes_atomically(demo_config: Path, tmp_path: Path) -
     body = output.read_text()
     assert metric_value(body, "devsecops_collector_up", collector="demo") == 1.0
     assert [p.name for p in output.parent.iterdir()] == ["devsecops.prom"]  # no temp left
+
+
+def test_explain_endpoint(serve, demo_config: Path) -> None:
+    exporter, base = serve(demo_config)
+    exporter.collect_once()
+    body = httpx.get(f"{base}/api/v1/explain").json()
+    assert body["quarter"] == exporter.snapshot.derived.current.label
+    assert body["organisation"] == "Acme Payments"
+    one = httpx.get(f"{base}/api/v1/explain", params={"domain": "incident_response"})
+    assert one.status_code == 200
+    assert "incident_response" in one.text
+    bad = httpx.get(f"{base}/api/v1/explain", params={"domain": "nope"})
+    assert bad.status_code == 400 and "vulnerability_management" in bad.json()["error"]

@@ -82,9 +82,19 @@ def valid_source_gauges(name: str, gauges: list[SourceGauge]) -> list[SourceGaug
     return kept
 
 
+def derive_from(store: Store, settings: DerivationSettings, now: datetime,
+                history: Mapping[str, Mapping[MetricKey, float]]) -> Derived:
+    """Stream every stored record through the pure derivation."""
+    return derive_all(
+        findings=store.iter_findings(), repositories=store.iter_repositories(),
+        incidents=store.iter_incidents(), siem_alerts=store.iter_siem_alerts(),
+        settings=settings, now=now, history=history,
+    )
+
+
 def derive_from_store(store_path: str, settings: DerivationSettings, now: datetime,
                       history: Mapping[str, Mapping[MetricKey, float]]) -> Derived:
-    """Stream every stored record through the pure derivation.
+    """:func:`derive_from` on its own connection, for the derivation worker process.
 
     Module-level so the serving exporter can run it in a worker process: the
     derivation is CPU-bound Python, and in the serving process it would hold the
@@ -92,11 +102,7 @@ def derive_from_store(store_path: str, settings: DerivationSettings, now: dateti
     """
     store = Store(store_path, migrate=False)
     try:
-        return derive_all(
-            findings=store.iter_findings(), repositories=store.iter_repositories(),
-            incidents=store.iter_incidents(), siem_alerts=store.iter_siem_alerts(),
-            settings=settings, now=now, history=history,
-        )
+        return derive_from(store, settings, now, history)
     finally:
         store.close()
 
@@ -177,9 +183,8 @@ class Exporter:
             previous = self._snapshot
             runtime = self.runtime
             if rederive or previous is None or previous.derived is None:
-                derived = self._derive(runtime, now)
-                assessment = assess(derived, runtime.model,
-                                    self.store.quarter_values(), now)
+                derived, history = self._derive(runtime, now)
+                assessment = assess(derived, runtime.model, history, now)
                 for quarter, values in assessment.history_values().items():
                     self.store.save_quarter_values(quarter, values, now)
             else:
@@ -196,7 +201,13 @@ class Exporter:
             self._snapshot = snapshot
             return snapshot
 
-    def _derive(self, runtime: Runtime, now: datetime) -> Derived:
+    def _derive(self, runtime: Runtime, now: datetime,
+                ) -> tuple[Derived, dict[str, dict[MetricKey, float]]]:
+        """Derive, keep the current quarter's point-in-time values, return both.
+
+        The history returned is the stored one with those values applied, i.e. what
+        the store now holds, so the assessment needs no second read.
+        """
         settings = derivation_settings(runtime.loaded)
         history = self.store.quarter_values()
         derived = None
@@ -208,15 +219,11 @@ class Exporter:
                 log.error("derivation worker died; deriving in-process from now on")
                 self._derive_pool = None
         if derived is None:
-            derived = derive_from_store(self.store.path, settings, now, history) \
-                if self.store.path != ":memory:" else derive_all(
-                    findings=self.store.iter_findings(),
-                    repositories=self.store.iter_repositories(),
-                    incidents=self.store.iter_incidents(),
-                    siem_alerts=self.store.iter_siem_alerts(),
-                    settings=settings, now=now, history=history)
-        self.store.save_quarter_values(derived.current.label, point_in_time_values(derived), now)
-        return derived
+            derived = derive_from(self.store, settings, now, history)
+        current = point_in_time_values(derived)
+        self.store.save_quarter_values(derived.current.label, current, now)
+        history.setdefault(derived.current.label, {}).update(current)
+        return derived, history
 
     # -- collection -------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ import logging
 import math
 import os
 import resource
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from collectors.base import CollectContext
 from collectors.elastic import ElasticCollector, ElasticSettings
 from collectors.http import ApiClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from elastic_fake import running
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -127,26 +129,9 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=1_000)
     args = parser.parse_args()
 
-    fake = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("elastic_fake.py")),
-         "--alerts", str(args.alerts), "--max-seconds", "900"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        line = fake.stdout.readline() if fake.stdout else ""
-        if not line.startswith("PORT "):
-            raise SystemExit(f"fake server did not start: {line!r}")
-        base = f"http://127.0.0.1:{int(line.split()[1])}"
+    with running(args.alerts) as base:
         report = asyncio.run(phases(base, args))
         print(json.dumps(report, indent=2))
-        httpx.post(f"{base}/_bench/shutdown", timeout=10)
-    finally:
-        try:
-            fake.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            fake.terminate()
-            fake.wait(timeout=15)
-
 
 if __name__ == "__main__":
     main()

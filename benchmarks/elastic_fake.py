@@ -23,10 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 QUARTER_START = datetime(2026, 7, 1, tzinfo=UTC)
@@ -213,6 +217,34 @@ def make_handler(store: Store, server_box: list[ThreadingHTTPServer]) -> type:
                 self._send(404, {"error": {"type": "index_not_found_exception"}})
 
     return Handler
+
+
+@contextmanager
+def running(alerts: int, max_seconds: float = 900) -> Iterator[str]:
+    """Run this fake in a child process (its memory stays out of the caller's RSS).
+
+    Yields the base URL; on exit asks the fake to shut down and waits for it.
+    """
+    import httpx
+
+    fake = subprocess.Popen(
+        [sys.executable, str(Path(__file__)), "--alerts", str(alerts),
+         "--max-seconds", str(max_seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = fake.stdout.readline() if fake.stdout else ""
+        if not line.startswith("PORT "):
+            raise SystemExit(f"fake server did not start: {line!r}")
+        base = f"http://127.0.0.1:{int(line.split()[1])}"
+        yield base
+        httpx.post(f"{base}/_bench/shutdown", timeout=10)
+    finally:
+        try:
+            fake.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            fake.terminate()
+            fake.wait(timeout=15)
 
 
 def main() -> None:

@@ -13,20 +13,20 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from exporter.app import Exporter  # noqa: E402
 from exporter.config import load_config  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from elastic_fake import running  # noqa: E402
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)  # the fake's quarter ends here
 
@@ -35,15 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=200_000)
     args = parser.parse_args()
-    fake = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "elastic_fake.py"),
-         "--alerts", str(args.alerts), "--max-seconds", "600"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        line = fake.stdout.readline() if fake.stdout else ""
-        if not line.startswith("PORT "):
-            raise SystemExit(f"fake server did not start: {line!r}")
-        base = f"http://127.0.0.1:{int(line.split()[1])}"
+    with running(args.alerts, max_seconds=600) as base:
         os.environ["ELASTIC_BENCH_KEY"] = "YmVuY2g6YmVuY2g="
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "config.yaml"
@@ -59,14 +51,6 @@ def main() -> None:
             exporter.stop()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"ok={ok} alerts_stored={stored} seconds={seconds:.1f} peak_rss_mb={peak:.0f}")
-        httpx.post(f"{base}/_bench/shutdown", timeout=10)
-    finally:
-        try:
-            fake.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            fake.terminate()
-            fake.wait(timeout=15)
-
 
 if __name__ == "__main__":
     main()

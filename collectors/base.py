@@ -18,7 +18,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -100,12 +100,43 @@ class CollectionResult:
 
 @dataclass(frozen=True)
 class CollectContext:
-    """What the core hands a run: its name, the clock, and the last good state."""
+    """What the core hands a run: its name, the clock, and the last good state.
+
+    ``history_start`` is the oldest moment any published metric reads: the start of the
+    previous quarter (fiscal quarters as configured) less a margin, computed by the
+    core from ``now``. A source's first and full collections must reach back at least
+    that far, whatever its configured lookback, or the previous quarter is published
+    from partial data (DESIGN, Changes 2026-12-02). ``None`` (a plugin test building a
+    context by hand) means the calendar quarters' value.
+    """
 
     name: str
     now: datetime
     state: dict[str, Any]
     logger: logging.Logger
+    history_start: datetime | None = None
+
+    def window_start(self, lookback: timedelta | None) -> datetime:
+        """Where a first or full pass starts: the lookback or the history start, older wins.
+
+        A configured lookback can only widen the window; ``None`` means "exactly the
+        published history".
+        """
+        start = self.history_start or calendar_history_start(self.now)
+        return min(start, self.now - lookback) if lookback is not None else start
+
+
+def calendar_history_start(now: datetime, margin: timedelta = timedelta(days=14)) -> datetime:
+    """The previous calendar quarter's start less ``margin``: the core's default.
+
+    The core passes the fiscal-aware value (``exporter.quarters.history_start``); this
+    is what a context built without one (a plugin's own test) gets.
+    """
+    month = (now.month - 1) // 3 * 3 + 1 - 3  # first month of the previous quarter
+    year = now.year
+    if month < 1:
+        month, year = month + 12, year - 1
+    return datetime(year, month, 1, tzinfo=UTC) - margin
 
 
 class Collector(ABC):

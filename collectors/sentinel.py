@@ -103,7 +103,9 @@ class SentinelSettings(StrictModel):
     authority_host: str = "https://login.microsoftonline.com"
     management_endpoint: str = "https://management.azure.com"
     api_version: str = DEFAULT_API_VERSION
-    lookback: PositiveDuration = timedelta(days=90)
+    lookback: PositiveDuration | None = Field(
+        default=None, description="how far back a full pass reads; never less than the start "
+        "of the previous quarter plus a margin (the default)")
     overlap: Duration = timedelta(minutes=10)
     full_sync_interval: PositiveDuration = timedelta(hours=24)
     page_size: int | None = Field(default=None, ge=1, le=1000)
@@ -137,23 +139,35 @@ class TokenProvider:
 
     The instance lives as long as the collector, so a token survives between runs and
     the token endpoint sees one request an hour, not one per run.
+
+    Only the cache outlives a run. Each run of the exporter has an event loop of its own,
+    so nothing bound to a loop (an HTTP client, a lock) may be kept between runs: the
+    token endpoint is called through a client made for that one request, and the lock
+    is re-created whenever the running loop is not the one it was made on.
     """
 
     REFRESH_MARGIN = 300.0
 
-    def __init__(self, settings: SentinelSettings, client: ApiClient,
+    def __init__(self, settings: SentinelSettings, client_factory: Callable[[], ApiClient],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
-        self._client = client
+        self._client_factory = client_factory
         self._clock = clock
         self._cache: dict[str, tuple[str, float]] = {}
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     def invalidate(self, scope: str) -> None:
         self._cache.pop(scope, None)
 
+    def _loop_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
     async def token(self, scope: str) -> str:
-        async with self._lock:
+        async with self._loop_lock():
             cached = self._cache.get(scope)
             if cached and cached[1] - self.REFRESH_MARGIN > self._clock():
                 return cached[0]
@@ -170,9 +184,10 @@ class TokenProvider:
             "scope": scope,
         }
         try:
-            response = await self._client.request(
-                "POST", f"/{s.tenant_id}/oauth2/v2.0/token", data=form
-            )
+            async with self._client_factory() as client:
+                response = await client.request(
+                    "POST", f"/{s.tenant_id}/oauth2/v2.0/token", data=form
+                )
         except CollectorError as exc:
             # 400 invalid_client / unauthorized_client is a credential problem, not a bug.
             if exc.kind in (ErrorKind.CLIENT, ErrorKind.PERMISSION):
@@ -232,8 +247,7 @@ class SentinelCollector(Collector):
         self._sleep = sleep
         self._transport = transport
         self._unmapped = _Unmapped()
-        self._token_client = self._client(settings.authority_host)
-        self.tokens = TokenProvider(settings, self._token_client)
+        self.tokens = TokenProvider(settings, lambda: self._client(settings.authority_host))
 
     def _client(self, base_url: str) -> ApiClient:
         return ApiClient(base_url, self.config.http, sleep=self._sleep,
@@ -285,7 +299,7 @@ class SentinelCollector(Collector):
     async def collect(self, ctx: CollectContext) -> CollectionResult:
         s = self.config
         result = CollectionResult()
-        window_start = ctx.now - s.lookback
+        window_start = ctx.window_start(s.lookback)
         last_full = _parse_state_time(ctx.state.get("last_full_sync"))
         watermark = _parse_state_time(ctx.state.get("watermark"))
         full = (watermark is None or last_full is None
@@ -296,7 +310,7 @@ class SentinelCollector(Collector):
         # quarter of incidents never sits in memory as raw JSON.
         close_info: dict[str, CloseInfo] = {}
         if s.log_analytics is not None:
-            close_info = await self._fetch_close_info(since, ctx.now)
+            close_info = await self._fetch_close_info(since, window_start, ctx.now)
 
         newest = watermark
         count = 0
@@ -352,14 +366,15 @@ class SentinelCollector(Collector):
                 seen_links.add(next_link)
                 url, params = next_link, None
 
-    async def _fetch_close_info(self, since: datetime, now: datetime) -> dict[str, CloseInfo]:
+    async def _fetch_close_info(self, since: datetime, window_start: datetime,
+                                now: datetime) -> dict[str, CloseInfo]:
         la = self.config.log_analytics
         assert la is not None
         template = la.query or DEFAULT_LA_QUERY
         query = template.replace("{since}", _odata_time(since))
-        # The timespan bounds TimeGenerated; the lookback covers the incidents' history.
-        start = now - self.config.lookback
-        body = {"query": query, "timespan": f"{_odata_time(start)}/{_odata_time(now)}"}
+        # The timespan bounds TimeGenerated; the window covers the incidents' history.
+        body = {"query": query,
+                "timespan": f"{_odata_time(window_start)}/{_odata_time(now)}"}
         async with self._client(la.endpoint) as client:
             response = await self._authorized(
                 client, self.la_scope, "POST", f"/v1/workspaces/{la.workspace_id}/query",

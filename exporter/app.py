@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -44,6 +45,7 @@ from exporter.derive import (
 from exporter.health import HealthBook
 from exporter.plugins import load_collector_class
 from exporter.publish import prerender
+from exporter.quarters import history_start
 from exporter.snapshot import Snapshot, derived_families, merge_families
 from exporter.store import Store
 
@@ -105,6 +107,15 @@ def derive_from_store(store_path: str, settings: DerivationSettings, now: dateti
         return derive_from(store, settings, now, history)
     finally:
         store.close()
+
+
+def collect_context(loaded: LoadedConfig, name: str, now: datetime,
+                    state: dict[str, Any]) -> CollectContext:
+    """The context of one run, with the history window the published quarters need."""
+    return CollectContext(
+        name=name, now=now, state=state,
+        logger=logging.getLogger(f"devsecops_exporter.collector.{name}"),
+        history_start=history_start(now, loaded.config.quarters.fiscal_year_start_month))
 
 
 def _run_collect(collector: Collector, ctx: CollectContext, timeout: float) -> CollectionResult:
@@ -242,8 +253,7 @@ class Exporter:
         entry, collector = runtime.collectors[name]
         started = time.monotonic()
         now = self.clock()
-        ctx = CollectContext(name=name, now=now, state=self.store.collector_state(name).state,
-                             logger=logging.getLogger(f"devsecops_exporter.collector.{name}"))
+        ctx = collect_context(runtime.loaded, name, now, self.store.collector_state(name).state)
         try:
             result = _run_collect(collector, ctx, entry.timeout.total_seconds())
             finished = self.clock()

@@ -136,7 +136,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from exporter.app import build_runtime
+    from exporter.app import build_runtime, collect_context
     from exporter.app import utcnow as now
 
     loaded = _load(args.config)
@@ -150,12 +150,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if not args.online:
         return 0
     _setup_logging("warning")
-    from collectors.base import CollectContext, CollectorError
+    from collectors.base import CollectorError
 
     failed = False
     for name, (_, collector) in runtime.collectors.items():
-        ctx = CollectContext(name=name, now=now(), state={},
-                             logger=logging.getLogger(f"devsecops_exporter.collector.{name}"))
+        ctx = collect_context(loaded, name, now(), {})
         try:
             problems = asyncio.run(collector.check(ctx))
         except CollectorError as exc:

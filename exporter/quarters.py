@@ -9,7 +9,12 @@ July-September 2026 is ``2027-Q1``), the most common convention.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+# How far before the previous quarter's start collections reach: records that began
+# before the quarter but matter inside it (an incident started a few days before it was
+# detected, an alert created before its triage) and clock skew between sources.
+HISTORY_MARGIN = timedelta(days=14)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -55,3 +60,15 @@ def recent_quarters(now: datetime, count: int, fiscal_start_month: int = 1) -> l
     while len(quarters) < count:
         quarters.append(previous_quarter(quarters[-1], fiscal_start_month))
     return quarters[::-1]
+
+
+def history_start(now: datetime, fiscal_start_month: int = 1,
+                  margin: timedelta = HISTORY_MARGIN) -> datetime:
+    """The oldest moment a published metric reads: the previous quarter's start less ``margin``.
+
+    Every quarterly metric is published for the current and the previous quarter, so a
+    collection that starts later than this leaves the previous quarter incomplete. At
+    most about 184 days plus the margin before ``now`` (the last day of a quarter).
+    """
+    current = quarter_of(now, fiscal_start_month)
+    return previous_quarter(current, fiscal_start_month).start - margin

@@ -146,7 +146,7 @@ def test_full_run_pages_by_next_link_and_maps_every_field() -> None:
 
     first_params = route.calls[0].request.url.params
     assert first_params["api-version"] == "2025-06-01"
-    assert first_params["$filter"] == "properties/lastModifiedTimeUtc ge 2026-08-25T12:00:00Z"
+    assert first_params["$filter"] == "properties/lastModifiedTimeUtc ge 2026-06-17T00:00:00Z"
     assert first_params["$orderby"] == "properties/createdTimeUtc asc"
     assert "skipToken=page2" in str(route.calls[1].request.url)
     assert route.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -198,7 +198,7 @@ def test_incremental_run_asks_only_for_changes_since_watermark_and_reuses_token(
     later = NOW + timedelta(hours=19)
     run(coll, ctx(result.state, now=later))
     assert route.calls[1].request.url.params["$filter"] == \
-        "properties/lastModifiedTimeUtc ge 2026-08-26T07:00:00Z"
+        "properties/lastModifiedTimeUtc ge 2026-06-17T00:00:00Z"  # previous quarter - 14d
     assert token.call_count == 1  # cached across runs
 
 
@@ -241,8 +241,8 @@ def test_log_analytics_close_time_and_first_status_change() -> None:
         "https://api.loganalytics.io/.default", "https://management.azure.com/.default"]
     body = json.loads(la.calls[0].request.content)
     assert "SecurityIncident" in body["query"]
-    assert "datetime(2026-08-25T12:00:00Z)" in body["query"]
-    assert body["timespan"] == "2026-08-25T12:00:00Z/2026-11-23T12:00:00Z"
+    assert "datetime(2026-06-17T00:00:00Z)" in body["query"]
+    assert body["timespan"] == "2026-06-17T00:00:00Z/2026-11-23T12:00:00Z"
 
     alerts = {a.id: a for a in result.siem_alerts}
     incidents = {i.id: i for i in result.incidents}
@@ -401,6 +401,87 @@ def test_token_is_refreshed_after_expiry() -> None:
     run(coll)
     assert token.call_count == 2
     assert route.calls[1].request.headers["Authorization"] == "Bearer b"
+
+
+@pytest.fixture
+def loop_bound_pools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make httpcore's connection pools fail as real ones do when reused on another loop.
+
+    A pool keeps its connections on the event loop that opened them; the exporter runs
+    every collection on a fresh loop, so a client kept from one run to the next fails
+    with "Event loop is closed" on its next request. respx intercepts requests inside
+    the pool, so without this a test never opens a connection and cannot see that.
+    Must be requested after respx has patched the pool (inside ``@respx.mock``).
+    """
+    import httpcore
+
+    patched = httpcore.AsyncConnectionPool.handle_async_request
+
+    async def bound(self: Any, request: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        first = self.__dict__.setdefault("_test_loop", loop)
+        if first is not loop:
+            raise RuntimeError("Event loop is closed")
+        return await patched(self, request)
+
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "handle_async_request", bound)
+
+
+@respx.mock
+def test_token_refresh_works_on_a_later_runs_event_loop(loop_bound_pools: None) -> None:
+    """Each run has its own loop: a token refreshed in run 2 must not reuse run 1's client."""
+    token = respx.post(TOKEN_URL).mock(side_effect=[token_ok("a", 600), token_ok("b")])
+    route = respx.get(BASE).mock(return_value=page([incident(1)]))
+    coll = collector()
+    clock = [1000.0]
+    coll.tokens._clock = lambda: clock[0]
+    run(coll)
+    clock[0] += 400  # within the refresh margin: run 2 must fetch a new token
+    result = run(coll)
+    assert token.call_count == 2
+    assert route.calls[-1].request.headers["Authorization"] == "Bearer b"
+    assert len(result.siem_alerts) == 1
+
+
+@respx.mock
+def test_token_cache_survives_runs_without_new_requests(loop_bound_pools: None) -> None:
+    token = respx.post(TOKEN_URL).mock(return_value=token_ok("a"))
+    respx.get(BASE).mock(return_value=page([]))
+    coll = collector()
+    for _ in range(3):
+        run(coll)
+    assert token.call_count == 1
+
+
+def test_first_pass_reaches_back_to_the_previous_quarter() -> None:
+    """Whatever the day, a first pass covers the previous quarter and a margin."""
+    from exporter.quarters import history_start
+
+    for now in (datetime(2026, 10, 1, 0, 30, tzinfo=UTC),
+                datetime(2026, 12, 31, 23, 30, tzinfo=UTC)):
+        with respx.mock:
+            respx.post(TOKEN_URL).mock(return_value=token_ok())
+            route = respx.get(BASE).mock(return_value=page([]))
+            context = CollectContext(name="sentinel-prod", now=now, state={},
+                                     logger=logging.getLogger("test.sentinel"),
+                                     history_start=history_start(now))
+            run(collector(), context)
+            sent = parse_qs(route.calls[0].request.url.query.decode())["$filter"][0]
+        assert sent == "properties/lastModifiedTimeUtc ge 2026-06-17T00:00:00Z"
+
+
+@respx.mock
+def test_a_longer_configured_lookback_widens_the_window() -> None:
+    from exporter.quarters import history_start
+
+    respx.post(TOKEN_URL).mock(return_value=token_ok())
+    route = respx.get(BASE).mock(return_value=page([]))
+    context = CollectContext(name="sentinel-prod", now=NOW, state={},
+                             logger=logging.getLogger("test.sentinel"),
+                             history_start=history_start(NOW))
+    run(collector(lookback="400d"), context)
+    sent = parse_qs(route.calls[0].request.url.query.decode())["$filter"][0]
+    assert sent == "properties/lastModifiedTimeUtc ge 2025-10-19T12:00:00Z"
 
 
 @respx.mock

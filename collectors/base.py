@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from collectors.records import Finding, Incident, RecordKind, Repository, SiemAlert
+from collectors.redact import redact
 from collectors.settings import StrictModel
 
 
@@ -48,7 +49,7 @@ class CollectorError(Exception):
     """A failed collection run. The message must never contain a secret."""
 
     def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))  # a server may echo credentials into its answer
         self.kind = kind
 
 

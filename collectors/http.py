@@ -12,6 +12,7 @@ token cannot leak through them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import json
 import random
@@ -43,12 +44,29 @@ class HttpSettings(StrictModel):
 
 @dataclass
 class RequestStats:
-    """Counts requests by status, for health gauges and benchmarks."""
+    """Counts requests by status and retries by why, for health metrics and benchmarks."""
 
     requests: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
     retries: int = 0
+    retries_by_kind: Counter[str] = field(default_factory=Counter)
     waited_seconds: float = 0.0
+
+    def add_retry(self, kind: str, waited: float) -> None:
+        self.retries += 1
+        self.retries_by_kind[kind] += 1
+        self.waited_seconds += waited
+
+
+RETRY_KINDS = ("rate_limited", "server", "timeout", "network")
+
+# The run's totals over every ApiClient the collector makes: the core sets one per run
+# (asyncio copies the context into the run's tasks) and publishes retries by kind.
+run_request_stats: contextvars.ContextVar[RequestStats | None] = contextvars.ContextVar(
+    "run_request_stats", default=None)
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -146,7 +164,7 @@ class ApiClient:
             timeout=settings.timeout.total_seconds(),
             verify=settings.verify_tls,
             transport=transport,
-            follow_redirects=True,
+            follow_redirects=False,  # see _redirect_target: credentials stay at home
         )
 
     async def __aenter__(self) -> ApiClient:
@@ -162,15 +180,54 @@ class ApiClient:
         base = self.settings.backoff.total_seconds() * (2**attempt)
         return base * (0.5 + random.random() / 2)  # jitter: 50-100 % of the step
 
-    async def _wait(self, seconds: float, what: str) -> None:
+    async def _wait(self, seconds: float, what: str, kind: str) -> None:
         if seconds > self.settings.max_retry_wait.total_seconds():
             raise CollectorError(
                 ErrorKind.RATE_LIMITED,
                 f"{what}: asked to wait {seconds:.0f}s, over the "
                 f"{self.settings.max_retry_wait.total_seconds():.0f}s budget",
             )
-        self.stats.waited_seconds += seconds
+        self.stats.add_retry(kind, seconds)
+        run_stats = run_request_stats.get()
+        if run_stats is not None:
+            run_stats.add_retry(kind, seconds)
         await self._sleep(seconds)
+
+    def _count_request(self) -> None:
+        self.stats.requests += 1
+        run_stats = run_request_stats.get()
+        if run_stats is not None:
+            run_stats.requests += 1
+
+    def _redirect_target(self, method: str, response: httpx.Response) -> httpx.URL:
+        """Where a redirect may be followed to, or a CollectorError saying why not.
+
+        httpx would re-send a POST body (a client secret) on a 307/308 and custom
+        credential headers to any host. So: only GET and HEAD follow redirects, only to
+        the same origin (scheme, host and port), never from https to http.
+        """
+        what = describe(method, response.request.url)
+        location = response.headers.get("Location")
+        if not location:
+            raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
+                                 f"{what}: HTTP {response.status_code} without a Location")
+        source = response.request.url
+        try:
+            target = source.join(location)
+        except httpx.InvalidURL:
+            raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
+                                 f"{what}: HTTP {response.status_code} to an invalid URL") from None
+        if method not in ("GET", "HEAD"):
+            raise CollectorError(ErrorKind.CLIENT, f"{what}: HTTP {response.status_code} "
+                                 "redirect not followed: a request carrying credentials is "
+                                 "never re-sent; configure the URL it redirects to")
+        if (target.scheme, target.host, target.port) != (source.scheme, source.host,
+                                                         source.port):
+            raise CollectorError(ErrorKind.CLIENT, f"{what}: HTTP {response.status_code} "
+                                 f"redirect to {target.scheme}://{target.host} not followed: "
+                                 "credentials are only sent to the configured origin; "
+                                 "configure the URL it redirects to")
+        return target
 
     async def request(
         self,
@@ -188,13 +245,16 @@ class ApiClient:
         Any other final status raises CollectorError with its kind.
         """
         attempt = 0
+        redirects = 0
+        target: str | httpx.URL = url
         while True:
-            what = describe(method, self._client.base_url.join(url))
+            what = describe(method, self._client.base_url.join(target))
             try:
                 async with self._semaphore:
-                    self.stats.requests += 1
+                    self._count_request()
                     response = await self._client.request(
-                        method, url, params=params, json=json_body, data=data, headers=headers
+                        method, target, params=params, json=json_body, data=data,
+                        headers=headers
                     )
             except httpx.TimeoutException:
                 kind, detail, response = ErrorKind.TIMEOUT, "timed out", None
@@ -203,13 +263,19 @@ class ApiClient:
             if response is None:
                 if attempt >= self.settings.max_retries:
                     raise CollectorError(kind, f"{what}: {detail} after {attempt + 1} attempts")
-                await self._wait(self._backoff(attempt), what)
+                await self._wait(self._backoff(attempt), what, kind.value)
                 attempt += 1
-                self.stats.retries += 1
                 continue
 
             status = response.status_code
             self.stats.by_status[status] += 1
+            if status in REDIRECT_STATUSES and status not in accept:
+                redirects += 1
+                if redirects > MAX_REDIRECTS:
+                    raise CollectorError(ErrorKind.CLIENT,
+                                         f"{what}: more than {MAX_REDIRECTS} redirects")
+                target, params = self._redirect_target(method, response), None
+                continue
             if status < 400 or status in accept:
                 return response
             wait = self._rate_limit_hook(response) if self._rate_limit_hook else None
@@ -220,9 +286,9 @@ class ApiClient:
             if wait is None or attempt >= self.settings.max_retries:
                 kind = ErrorKind.RATE_LIMITED if throttled else status_error_kind(status)
                 raise CollectorError(kind, f"{what}: HTTP {status}{_api_hint(response)}")
-            await self._wait(wait, what)
+            retry_kind = "rate_limited" if throttled else "server"
+            await self._wait(wait, what, retry_kind)
             attempt += 1
-            self.stats.retries += 1
 
     async def get_json(self, url: str, **kwargs: Any) -> tuple[Any, httpx.Response]:
         """GET and decode JSON; a non-JSON or truncated body is malformed_response."""

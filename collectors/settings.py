@@ -24,6 +24,8 @@ from pydantic import (
     ValidationInfo,
 )
 
+from collectors.redact import register_secret
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -69,6 +71,7 @@ def resolve_secret(value: Any, info: ValidationInfo) -> SecretStr:
     backups, diffs and support tickets.
     """
     if isinstance(value, SecretStr):
+        register_secret(value.get_secret_value())
         return value
     if not isinstance(value, dict) or set(value) not in ({"env"}, {"file"}):
         raise ValueError(
@@ -79,6 +82,7 @@ def resolve_secret(value: Any, info: ValidationInfo) -> SecretStr:
         secret = os.environ.get(name)
         if secret is None or secret == "":
             raise ValueError(f"environment variable {name} is not set or empty")
+        register_secret(secret.strip())
         return SecretStr(secret.strip())
     base_dir = (info.context or {}).get("base_dir") if info.context else None
     path = Path(str(value["file"])).expanduser()
@@ -90,6 +94,7 @@ def resolve_secret(value: Any, info: ValidationInfo) -> SecretStr:
         raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
     if not secret:
         raise ValueError(f"secret file {path} is empty")
+    register_secret(secret)
     return SecretStr(secret)
 
 

@@ -33,6 +33,7 @@ from collectors.base import (
     ErrorKind,
     SourceGauge,
 )
+from collectors.http import RequestStats, run_request_stats
 from exporter.assess import MaturityConfigError, MaturityModel, assess, load_model
 from exporter.config import CollectorEntry, ConfigError, LoadedConfig, load_config
 from exporter.derive import (
@@ -118,16 +119,21 @@ def collect_context(loaded: LoadedConfig, name: str, now: datetime,
         history_start=history_start(now, loaded.config.quarters.fiscal_year_start_month))
 
 
-def _run_collect(collector: Collector, ctx: CollectContext, timeout: float) -> CollectionResult:
+def _run_collect(collector: Collector, ctx: CollectContext, timeout: float,
+                 stats: RequestStats | None = None) -> CollectionResult:
     """Run one collection with a timeout on a fresh event loop.
 
     The result is handed out through a holder rather than returned by the coroutine:
     on Python 3.11, ``asyncio.run`` of a coroutine returning a large object can build
-    its ``repr`` while restoring the SIGINT handler, tripling peak memory.
+    its ``repr`` while restoring the SIGINT handler, tripling peak memory. ``stats``
+    collects the run's HTTP requests and retries across all the collector's clients,
+    also when the run fails.
     """
     holder: list[CollectionResult] = []
 
     async def run() -> None:
+        if stats is not None:
+            run_request_stats.set(stats)
         holder.append(await asyncio.wait_for(collector.collect(ctx), timeout))
 
     asyncio.run(run())
@@ -254,8 +260,12 @@ class Exporter:
         started = time.monotonic()
         now = self.clock()
         ctx = collect_context(runtime.loaded, name, now, self.store.collector_state(name).state)
+        stats = RequestStats()
         try:
-            result = _run_collect(collector, ctx, entry.timeout.total_seconds())
+            try:
+                result = _run_collect(collector, ctx, entry.timeout.total_seconds(), stats)
+            finally:
+                self.health.record_http(name, stats)
             finished = self.clock()
             self.store.apply(name, result, finished)
         except CollectorError as exc:

@@ -16,6 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from collectors.redact import install_log_redaction, redact
 from exporter import __version__
 from exporter.config import ConfigError, LoadedConfig, load_config, parse_listen_address
 
@@ -30,7 +31,11 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx logs request lines, httpcore full response headers at debug level (echoed
+    # credentials, Set-Cookie): neither follows --log.level down.
+    for noisy in ("httpx", "httpcore", "hpack"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_log_redaction()
 
 
 def _load(path: str) -> LoadedConfig:
@@ -160,7 +165,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         except CollectorError as exc:
             problems = [f"{exc.kind.value}: {exc}"]
         for problem in problems:
-            print(f"{name}: {problem}", file=sys.stderr)
+            print(f"{name}: {redact(problem)}", file=sys.stderr)
         failed = failed or bool(problems)
         if not problems:
             print(f"{name}: online check passed")

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from collectors.base import ErrorKind, SourceGauge
+from collectors.http import RETRY_KINDS, RequestStats
 from collectors.records import RecordKind
 from exporter import __version__
 from exporter.snapshot import Family, Sample
@@ -33,6 +34,9 @@ class CollectorHealth:
     runs: Counter[str] = field(default_factory=Counter)  # success / failure
     errors: Counter[ErrorKind] = field(default_factory=Counter)
     gauges: tuple[SourceGauge, ...] = ()
+    http_requests: int = 0
+    http_retries: Counter[str] = field(default_factory=Counter)
+    http_wait_seconds: float = 0.0
 
 
 @dataclass
@@ -89,6 +93,16 @@ class HealthBook:
             health.runs["failure"] += 1
             health.errors[kind] += 1
 
+    def record_http(self, name: str, stats: RequestStats) -> None:
+        """Add one run's HTTP requests, retries by kind and time spent waiting."""
+        with self._lock:
+            health = self._collectors.get(name)
+            if health is None:
+                return
+            health.http_requests += stats.requests
+            health.http_retries.update(stats.retries_by_kind)
+            health.http_wait_seconds += stats.waited_seconds
+
     def get(self, name: str) -> CollectorHealth | None:
         with self._lock:
             return self._collectors.get(name)
@@ -98,6 +112,7 @@ class HealthBook:
         with self._lock:
             collectors = sorted(self._collectors.values(), key=lambda h: h.name)
             up, success, duration, interval, runs, errors, records = [], [], [], [], [], [], []
+            requests, retries, waits = [], [], []
             source: dict[str, tuple[str, list[Sample]]] = {}
             for h in collectors:
                 label = (("collector", h.name),)
@@ -112,6 +127,12 @@ class HealthBook:
                     runs.append(Sample((*label, ("result", result)), float(h.runs[result])))
                 for kind in ErrorKind:
                     errors.append(Sample((*label, ("kind", kind.value)), float(h.errors[kind])))
+                if h.http_requests:
+                    requests.append(Sample(label, float(h.http_requests)))
+                    waits.append(Sample(label, h.http_wait_seconds))
+                    for kind_name in RETRY_KINDS:
+                        retries.append(Sample((*label, ("kind", kind_name)),
+                                              float(h.http_retries[kind_name])))
                 for kind in RecordKind:
                     count = record_counts.get((h.name, kind))
                     if count is not None:
@@ -137,6 +158,16 @@ class HealthBook:
             Family("devsecops_collector_errors_total", "Collector errors since the exporter "
                    "started, by kind: failed runs and skipped records.", "counter",
                    tuple(errors)),
+            Family("devsecops_collector_http_requests_total", "HTTP requests the collector "
+                   "sent since the exporter started, retries included; absent for collectors "
+                   "that use no API.", "counter", tuple(requests)),
+            Family("devsecops_collector_http_retries_total", "HTTP requests the collector "
+                   "retried since the exporter started, by why: rate_limited (429, Retry-After, "
+                   "vendor throttling), server (5xx), timeout, network.", "counter",
+                   tuple(retries)),
+            Family("devsecops_collector_http_wait_seconds_total", "Seconds the collector "
+                   "spent waiting before retries (backoff and rate-limit waits) since the "
+                   "exporter started.", "counter", tuple(waits)),
             Family("devsecops_collector_records", "Records the collector has in the store, "
                    "by kind. Updated after every run.", "gauge", tuple(records)),
             Family("devsecops_build_info", "Build information; always 1.", "info",

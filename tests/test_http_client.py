@@ -150,3 +150,85 @@ def test_parsers() -> None:
     with pytest.raises(ValueError, match="no time zone"):
         parse_timestamp("2026-01-02T03:04:05")
     assert HttpSettings().timeout == timedelta(seconds=30)
+
+
+# -- redirects never carry credentials elsewhere -------------------------------------
+
+
+@respx.mock
+def test_same_origin_get_redirect_is_followed() -> None:
+    respx.get(f"{BASE}/old").mock(return_value=httpx.Response(
+        301, headers={"Location": "/repositories/42"}))
+    new = respx.get(f"{BASE}/repositories/42").mock(return_value=httpx.Response(200, json={}))
+    body, response = get(client(Sleeps()), "/old")
+    assert response.status_code == 200 and body == {}
+    assert new.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize("location", [
+    "https://evil.example.test/collect",  # another host
+    "http://api.example.test/items",  # a downgrade to plain HTTP
+    "https://api.example.test:8443/items",  # another port
+])
+@respx.mock
+def test_cross_origin_or_downgrading_redirect_is_refused(location: str) -> None:
+    respx.get(f"{BASE}/items").mock(return_value=httpx.Response(
+        302, headers={"Location": location}))
+    elsewhere = respx.route(url__startswith=location.split("/items")[0].split("/collect")[0])
+    elsewhere.mock(return_value=httpx.Response(200, json={}))
+    with pytest.raises(CollectorError) as err:
+        get(client(Sleeps()))
+    assert err.value.kind is ErrorKind.CLIENT
+    assert "not followed" in str(err.value)
+    assert not [c for c in respx.calls if str(c.request.url).startswith(location)]
+
+
+@respx.mock
+def test_a_post_is_never_resent_on_307() -> None:
+    """A token request re-POSTed on a 307 would hand the client secret to the target."""
+    respx.post(f"{BASE}/token").mock(return_value=httpx.Response(
+        307, headers={"Location": "/token2"}))
+    second = respx.post(f"{BASE}/token2").mock(return_value=httpx.Response(200, json={}))
+
+    async def go() -> None:
+        async with client(Sleeps()) as api:
+            await api.request("POST", "/token", data={"client_secret": TOKEN})
+
+    with pytest.raises(CollectorError) as err:
+        asyncio.run(go())
+    assert err.value.kind is ErrorKind.CLIENT
+    assert not second.called
+
+
+@respx.mock
+def test_redirect_loops_end() -> None:
+    respx.get(f"{BASE}/items").mock(return_value=httpx.Response(
+        302, headers={"Location": "/items"}))
+    with pytest.raises(CollectorError, match="redirects"):
+        get(client(Sleeps()))
+
+
+# -- retries are counted by why, per client and per run ------------------------------
+
+
+@respx.mock
+def test_retries_are_counted_by_kind_in_the_run_stats() -> None:
+    from collectors.http import RequestStats, run_request_stats
+
+    respx.get(f"{BASE}/items").mock(side_effect=[
+        httpx.Response(429, headers={"Retry-After": "3"}),
+        httpx.Response(503),
+        httpx.ConnectTimeout("slow"),
+        httpx.Response(200, json=[]),
+    ])
+    run_stats = RequestStats()
+
+    async def go() -> None:
+        run_request_stats.set(run_stats)
+        async with client(Sleeps(), max_retries=5) as api:
+            await api.request("GET", "/items")
+
+    asyncio.run(go())
+    assert dict(run_stats.retries_by_kind) == {"rate_limited": 1, "server": 1, "timeout": 1}
+    assert run_stats.requests == 4
+    assert run_stats.waited_seconds >= 3.0

@@ -13,7 +13,12 @@ Two JQL queries, one per record kind, run against either deployment:
   ``http.concurrency``).
 
 ``deployment: auto`` asks ``/rest/api/2/serverInfo`` once (``deploymentType`` is
-``Cloud`` on Cloud) and remembers the answer in the run state.
+``Cloud`` on Cloud), first without any credential (the endpoint is anonymous on both
+deployments, and a Data Center server answers 401 to Cloud's Basic credential even
+there), then, only if that is refused, with each configured credential in turn. Every
+later request carries only the credential of the detected deployment. The answer is
+kept for the collector's life and in the run state; a 401 with a cached answer probes
+again.
 
 Only the fields the mappings need are requested (``fields=``), plus the changelog
 (``expand=changelog``) because the resolution date alone lies in two common cases: a
@@ -33,16 +38,17 @@ complete set, so deleted tickets and tickets moved out of the JQL disappear.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -65,6 +71,13 @@ DC_PAGE_SIZE = 1000  # DC/Server search: capped by jira.search.views.default.max
 MAX_PAGES = 100_000  # a runaway-pagination guard, far above any real result set
 JQL_DATE_FORMAT = "%Y/%m/%d %H:%M"
 CVE_PATTERN = re.compile(r"\bCVE-\d{4}-\d{4,}\b", re.IGNORECASE)
+SERVER_INFO = "/rest/api/2/serverInfo"  # anonymous on Cloud and DC alike (Atlassian docs)
+# Names for messages: which credential, never its value.
+CREDENTIAL_NAMES = {"cloud": "email + api_token", "datacenter": "personal_access_token"}
+NEEDED_SETTINGS = {"cloud": "email and api_token", "datacenter": "personal_access_token"}
+DEPLOYMENT_NAMES = {"cloud": "Cloud", "datacenter": "Data Center / Server"}
+
+T = TypeVar("T")
 
 DEFAULT_DISMISSED_RESOLUTIONS = (
     "Won't Do", "Won't Fix", "Duplicate", "False Positive", "Risk Accepted",
@@ -560,10 +573,11 @@ class JiraApi:
         self.page_size = page_size or (CLOUD_PAGE_SIZE if self.cloud else DC_PAGE_SIZE)
         self.changelog = changelog
 
-    async def myself_zone(self) -> str | None:
+    async def myself_zone(self) -> Any:
+        """The raw ``timeZone`` of ``/myself`` (checked by the caller); the request
+        itself proves the credential works."""
         body, _ = await self.client.get_json(f"/rest/api/{self.version}/myself")
-        zone = body.get("timeZone") if isinstance(body, Mapping) else None
-        return zone if isinstance(zone, str) and zone else None
+        return body.get("timeZone") if isinstance(body, Mapping) else None
 
     async def field_schema(self) -> dict[str, str | None]:
         body, _ = await self.client.get_json(f"/rest/api/{self.version}/field")
@@ -709,6 +723,46 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def _deployment_of(response: httpx.Response) -> str:
+    """``cloud`` or ``datacenter`` from a serverInfo answer: ``deploymentType`` is
+    ``Cloud`` on Cloud, ``Server`` (or ``DataCenter``) on Data Center / Server."""
+    body = decode_json(response)
+    kind = body.get("deploymentType") if isinstance(body, Mapping) else None
+    if not isinstance(kind, str):
+        raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
+                             f"GET {SERVER_INFO}: no deploymentType")
+    return "cloud" if kind.lower() == "cloud" else "datacenter"
+
+
+def _refused(exc: CollectorError, deployment: str) -> CollectorError:
+    """A 401 naming which credential was refused (its name, never its value)."""
+    return CollectorError(ErrorKind.AUTH, f"{exc}: Jira {DEPLOYMENT_NAMES[deployment]} "
+                          f"refused {CREDENTIAL_NAMES[deployment]} (wrong, expired or "
+                          "revoked?)")
+
+
+def _profile_zone(value: Any, logger: logging.Logger) -> str:
+    """The API user's profile zone from ``/myself``, or UTC when it has none or one
+    this host does not know. The value is server content about a person, so the
+    warning says what kind of value it was, not what it says."""
+    if value is None or value == "":
+        return "UTC"
+    if isinstance(value, str):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+        else:
+            return value
+        described = f"a text of {len(value)} characters"
+    else:
+        described = f"a {type(value).__name__}"
+    logger.warning("the Jira API user's profile time zone (/myself timeZone: %s) is not "
+                   "an IANA zone known here; JQL dates use UTC (set time_zone to choose "
+                   "one)", described)
+    return "UTC"
+
+
 def _parse_state_time(value: Any) -> datetime | None:
     try:
         return parse_timestamp(value)
@@ -727,32 +781,126 @@ class JiraCollector(Collector):
     def __init__(self, name: str, settings: StrictModel, **client_options: Any) -> None:
         super().__init__(name, settings)
         self._client_options = client_options  # tests and benchmarks: sleep=, transport=
+        self._detected: str | None = None  # deployment: auto, once probed or read from state
+
+    def _authorization(self, deployment: str) -> str | None:
+        """The ``Authorization`` value of the credential ``deployment`` uses, if set.
+
+        Cloud takes Basic e-mail + API token, Data Center / Server a personal access
+        token as Bearer; each answers 401 to the other's, so exactly one is ever sent.
+        The value is a secret: it goes into a request header and nowhere else.
+        """
+        s = self.settings
+        if deployment == "cloud":
+            if s.email is None or s.api_token is None:
+                return None
+            pair = f"{s.email}:{s.api_token.get_secret_value()}".encode()
+            return "Basic " + base64.b64encode(pair).decode("ascii")
+        if s.personal_access_token is None:
+            return None
+        return f"Bearer {s.personal_access_token.get_secret_value()}"
 
     def _client(self, deployment: str) -> ApiClient:
+        """The client for every request after detection, with that deployment's
+        credential only (benchmarks wrap this to count requests)."""
         s = self.settings
-        use_basic = deployment == "cloud" or (deployment == "auto" and s.api_token is not None)
-        headers = {"Accept": "application/json"}
-        auth: httpx.Auth | None = None
-        if use_basic and s.email and s.api_token is not None:
-            auth = httpx.BasicAuth(s.email, s.api_token.get_secret_value())
-        elif s.personal_access_token is not None:
-            headers["Authorization"] = f"Bearer {s.personal_access_token.get_secret_value()}"
-        return ApiClient(s.base_url, s.http, headers=headers, auth=auth,
-                         **self._client_options)
+        authorization = self._authorization(deployment)
+        if authorization is None:
+            other = "datacenter" if deployment == "cloud" else "cloud"
+            raise CollectorError(
+                ErrorKind.CONFIG,
+                f"{s.base_url} is Jira {DEPLOYMENT_NAMES[deployment]}, which needs "
+                f"{NEEDED_SETTINGS[deployment]}; only {CREDENTIAL_NAMES[other]} (Jira "
+                f"{DEPLOYMENT_NAMES[other]}) is configured")
+        headers = {"Accept": "application/json", "Authorization": authorization}
+        return ApiClient(s.base_url, s.http, headers=headers, **self._client_options)
 
-    async def _deployment(self, state: Mapping[str, Any]) -> str:
-        if self.settings.deployment != "auto":
-            return self.settings.deployment
-        if state.get("deployment") in ("cloud", "datacenter") and state.get(
-                "base_url") == self.settings.base_url:
-            return str(state["deployment"])
-        async with self._client("auto") as client:
-            body, _ = await client.get_json("/rest/api/2/serverInfo")
-        kind = body.get("deploymentType") if isinstance(body, Mapping) else None
-        if not isinstance(kind, str):
-            raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
-                                 "GET /rest/api/2/serverInfo: no deploymentType")
-        return "cloud" if kind.lower() == "cloud" else "datacenter"
+    async def _probe(self) -> str:
+        """Ask ``serverInfo`` which deployment this is, sending as little as possible.
+
+        Atlassian documents ``serverInfo`` as readable anonymously, so the first try
+        carries no credential at all: a wrong one would get 401 even there (a Data
+        Center server refuses Cloud's Basic e-mail + token). Only when the anonymous
+        try is refused (DC instances may block anonymous access: 401/403, or a login
+        page) does each configured credential follow, the PAT first, then Basic.
+        """
+        s = self.settings
+        tried: list[str] = []
+        unauthenticated = False
+        async with ApiClient(s.base_url, s.http, headers={"Accept": "application/json"},
+                             **self._client_options) as client:
+            for deployment in (None, "datacenter", "cloud"):
+                authorization = None if deployment is None else self._authorization(
+                    deployment)
+                if deployment is not None and authorization is None:
+                    continue
+                label = ("anonymously" if deployment is None
+                         else f"with {CREDENTIAL_NAMES[deployment]}")
+                response = await client.request(
+                    "GET", SERVER_INFO,
+                    headers={"Authorization": authorization} if authorization else None,
+                    accept=frozenset({401, 403}))
+                if response.status_code in (401, 403):
+                    unauthenticated = unauthenticated or response.status_code == 401
+                    tried.append(f"{label} (HTTP {response.status_code})")
+                    continue
+                try:
+                    return _deployment_of(response)
+                except CollectorError:
+                    if deployment is not None:
+                        raise
+                    tried.append(f"{label} (no serverInfo JSON: a login page?)")
+        raise CollectorError(
+            ErrorKind.AUTH if unauthenticated else ErrorKind.PERMISSION,
+            f"GET {SERVER_INFO} (deployment: auto) was refused {', '.join(tried)}; check "
+            "the credentials, or set deployment: cloud or datacenter")
+
+    async def _deployment(self, state: Mapping[str, Any]) -> tuple[str, bool]:
+        """(deployment, cached): cached is True when it was not asked of the server
+        just now, so a 401 may mean the cache is stale rather than the credential bad.
+
+        ``auto`` probes once for the collector's life (and once per base URL in the
+        run state); a cached answer whose credential is no longer configured is ignored.
+        """
+        s = self.settings
+        if s.deployment != "auto":
+            return s.deployment, False
+        remembered = self._detected
+        if remembered is None and state.get("base_url") == s.base_url:
+            saved = state.get("deployment")
+            remembered = saved if saved in ("cloud", "datacenter") else None
+        if remembered is not None and self._authorization(remembered) is not None:
+            self._detected = remembered
+            return remembered, True
+        self._detected = await self._probe()
+        return self._detected, False
+
+    async def _with_deployment(self, state: Mapping[str, Any], logger: logging.Logger,
+                               body: Callable[[str], Awaitable[T]]) -> T:
+        """Run ``body`` with the deployment; on a 401 with a cached deployment, probe
+        again and, when the answer changed, run once more with the other credential.
+        An auth error names the credential that was refused, never its value."""
+        deployment, cached = await self._deployment(state)
+        try:
+            return await body(deployment)
+        except CollectorError as exc:
+            if exc.kind is not ErrorKind.AUTH:
+                raise
+            if not cached:
+                raise _refused(exc, deployment) from None
+            first = exc
+        self._detected = None  # if the probe fails too, the next run probes again
+        self._detected = fresh = await self._probe()
+        if fresh == deployment:
+            raise _refused(first, deployment)
+        logger.warning("the cached deployment type (%s) got HTTP 401; serverInfo now says "
+                       "%s: retrying with its credential", deployment, fresh)
+        try:
+            return await body(fresh)
+        except CollectorError as exc:
+            if exc.kind is ErrorKind.AUTH:
+                raise _refused(exc, fresh) from None
+            raise
 
     def _queries(self, since: str | None, cloud: bool) -> list[Query]:
         s = self.settings
@@ -825,10 +973,14 @@ class JiraCollector(Collector):
         return problems
 
     async def collect(self, ctx: CollectContext) -> CollectionResult:
+        state = dict(ctx.state or {})
+        return await self._with_deployment(
+            state, ctx.logger, lambda deployment: self._collect(ctx, state, deployment))
+
+    async def _collect(self, ctx: CollectContext, state: Mapping[str, Any],
+                       deployment: str) -> CollectionResult:
         s = self.settings
         started = ctx.now.astimezone(UTC)
-        state = dict(ctx.state or {})
-        deployment = await self._deployment(state)
         fingerprint = _fingerprint(s)
         last_full = _parse_state_time(state.get("last_full_sync"))
         watermark = _parse_state_time(state.get("watermark"))
@@ -838,17 +990,18 @@ class JiraCollector(Collector):
                 or started - last_full >= s.full_resync_interval)
         async with self._client(deployment) as client:
             api = JiraApi(client, deployment, s.page_size, s.changelog)
-            zone_name = None if full else state.get("time_zone")
             if full:
                 # Always on a full sync, even with time_zone set: a 401 here stops an
                 # anonymous (empty) search from passing for "no tickets" and deleting.
-                zone_name = await api.myself_zone() or "UTC"
-            zone_name = s.time_zone or zone_name or "UTC"
+                profile = await api.myself_zone()
+                zone_name = s.time_zone or _profile_zone(profile, ctx.logger)
+            else:
+                zone_name = s.time_zone or str(state.get("time_zone") or "UTC")
             try:
                 zone: tzinfo = ZoneInfo(zone_name)
             except (ZoneInfoNotFoundError, ValueError):
-                ctx.logger.warning("Jira user time zone %r is unknown here; using UTC",
-                                   zone_name)
+                ctx.logger.warning("the time zone in the run state is unknown here; JQL "
+                                   "dates use UTC until the next full sync")
                 zone_name, zone = "UTC", UTC
             if full:
                 problems = self._field_problems(await api.field_schema())
@@ -933,22 +1086,24 @@ class JiraCollector(Collector):
         return consistent
 
     async def check(self, ctx: CollectContext) -> list[str]:
-        """Credentials, field ids and types, and both JQL queries (one tiny page each)."""
-        problems: list[str] = []
+        """Credentials, field ids and types, and both JQL queries (one tiny page each);
+        with ``deployment: auto`` the same probe and credential choice as a run."""
         try:
-            deployment = await self._deployment({})
-            async with self._client(deployment) as client:
-                api = JiraApi(client, deployment, self.settings.page_size, False)
-                await api.myself_zone()
-                problems += self._field_problems(await api.field_schema())
-                for query in self._queries(None, api.cloud):
-                    query.fields = ["created"]
-                    try:
-                        async for _ in api.search(query, limit=1):
-                            pass
-                    except CollectorError as exc:
-                        problems.append(f"{exc.kind.value}: {exc}")
+            return await self._with_deployment({}, ctx.logger, self._check)
         except CollectorError as exc:
-            problems.append(f"{exc.kind.value}: {exc}")
-        return problems
+            return [f"{exc.kind.value}: {exc}"]
 
+    async def _check(self, deployment: str) -> list[str]:
+        problems: list[str] = []
+        async with self._client(deployment) as client:
+            api = JiraApi(client, deployment, self.settings.page_size, False)
+            await api.myself_zone()
+            problems += self._field_problems(await api.field_schema())
+            for query in self._queries(None, api.cloud):
+                query.fields = ["created"]
+                try:
+                    async for _ in api.search(query, limit=1):
+                        pass
+                except CollectorError as exc:
+                    problems.append(f"{exc.kind.value}: {exc}")
+        return problems

@@ -896,3 +896,267 @@ def test_configured_zone_overrides_the_profile_zone() -> None:
     run(c, state=state)
     # 10:50 UTC is 19:50 in Tokyo
     assert all('updated >= "2026/11/23 19:50"' in b["jql"] for b in bodies(search))
+
+
+# --- deployment: auto with both credentials (issue 10 item 5) ---------------------------
+
+BASIC = "Basic " + base64.b64encode(f"{EMAIL}:{API_TOKEN}".encode()).decode()
+BEARER = f"Bearer {PAT}"
+NOT_AUTHENTICATED = {"errorMessages": ["You are not authenticated. Authentication required "
+                                       "to perform this operation."], "errors": {}}
+
+
+def server_info(deployment: str, base: str) -> dict[str, Any]:
+    """GET /rest/api/2/serverInfo as each deployment documents it."""
+    if deployment == "cloud":
+        return {"baseUrl": base, "version": "1001.0.0-SNAPSHOT",
+                "versionNumbers": [1001, 0, 0], "deploymentType": "Cloud",
+                "buildNumber": 100285, "serverTitle": "Jira"}
+    return {"baseUrl": base, "version": "9.12.1", "versionNumbers": [9, 12, 1],
+            "deploymentType": "Server", "buildNumber": 912001, "databaseBuildNumber": 912001,
+            "serverTitle": "Acme Jira"}
+
+
+def jira_site(deployment: str, base: str, *, anonymous_info: bool = True,
+              accepted: str | None = None) -> list[httpx.Request]:
+    """One Jira that accepts only the credential its deployment uses (Cloud: Basic e-mail
+    + API token; DC: a PAT as Bearer) and answers 401 to anything else, as both do; its
+    serverInfo is readable anonymously unless ``anonymous_info`` is False. Returns every
+    request it saw, to check which credentials went out."""
+    seen: list[httpx.Request] = []
+    good = accepted or (BASIC if deployment == "cloud" else BEARER)
+    version = "3" if deployment == "cloud" else "2"
+
+    def guarded(respond: Any) -> Any:
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            if request.headers.get("Authorization") != good:
+                return httpx.Response(401, json=NOT_AUTHENTICATED)
+            return respond(request)
+        return handler
+
+    def info(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        auth = request.headers.get("Authorization")
+        if (auth is None and anonymous_info) or auth == good:
+            return ok(server_info(deployment, base))
+        return httpx.Response(401, json=NOT_AUTHENTICATED)
+
+    def search(request: httpx.Request) -> httpx.Response:
+        jql = (json.loads(request.content)["jql"] if request.method == "POST"
+               else request.url.params["jql"])
+        issues = [issue(1)] if "Vulnerability" in jql else []
+        return ok(cloud_page(issues) if deployment == "cloud" else dc_page(issues))
+
+    respx.get(f"{base}/rest/api/2/serverInfo").mock(side_effect=info)
+    respx.get(f"{base}/rest/api/{version}/myself").mock(
+        side_effect=guarded(lambda _: ok(myself())))
+    respx.get(f"{base}/rest/api/{version}/field").mock(
+        side_effect=guarded(lambda _: ok(field_list())))
+    if deployment == "cloud":
+        respx.post(f"{base}/rest/api/3/search/jql").mock(side_effect=guarded(search))
+    else:
+        respx.get(f"{base}/rest/api/2/search").mock(side_effect=guarded(search))
+    return seen
+
+
+def auth_headers(requests: list[httpx.Request]) -> list[str | None]:
+    return [r.headers.get("Authorization") for r in requests]
+
+
+def auto(base: str, *, basic: bool = True, pat: bool = True, **overrides: Any
+         ) -> JiraCollector:
+    """A ``deployment: auto`` collector with the chosen credentials configured."""
+    data: dict[str, Any] = {"base_url": base, "deployment": "auto",
+                            "vulnerabilities": {"jql": VULN_JQL},
+                            "incidents": {"jql": INC_JQL}, "http": {"max_retries": 2}}
+    if basic:
+        data.update(email=EMAIL, api_token={"env": "JIRA_TEST_TOKEN"})
+    if pat:
+        data["personal_access_token"] = {"env": "JIRA_TEST_PAT"}
+    data.update(overrides)
+    return JiraCollector("jira-acme", JiraSettings.model_validate(data), sleep=_no_sleep)
+
+
+def _no_secret(text: str) -> None:
+    for secret in (API_TOKEN, PAT, BASIC.split()[1]):
+        assert secret not in text
+
+
+@respx.mock
+def test_auto_on_datacenter_with_both_credentials_uses_the_bearer_token(
+        caplog: pytest.LogCaptureFixture) -> None:
+    seen = jira_site("datacenter", DC)
+    with caplog.at_level(logging.DEBUG):
+        result = run(auto(DC))
+    assert [f.id for f in result.findings] == ["jira:10001"]
+    assert result.state is not None and result.state["deployment"] == "datacenter"
+    headers = auth_headers(seen)
+    assert headers[0] is None  # the probe: anonymous
+    assert set(headers[1:]) == {BEARER}  # every later request: the PAT
+    assert BASIC not in headers  # the Cloud credential never went to a DC server
+    _no_secret(caplog.text)
+
+
+@respx.mock
+def test_auto_on_datacenter_refusing_anonymous_server_info_probes_with_the_pat() -> None:
+    seen = jira_site("datacenter", DC, anonymous_info=False)
+    result = run(auto(DC))
+    assert [f.id for f in result.findings] == ["jira:10001"]
+    headers = auth_headers(seen)
+    assert headers[:2] == [None, BEARER]  # anonymous refused, then the DC credential
+    assert set(headers[2:]) == {BEARER} and BASIC not in headers
+
+
+@respx.mock
+def test_auto_on_cloud_with_both_credentials_never_sends_the_pat() -> None:
+    seen = jira_site("cloud", CLOUD)
+    result = run(auto(CLOUD))
+    assert [f.id for f in result.findings] == ["jira:10001"]
+    assert result.state is not None and result.state["deployment"] == "cloud"
+    headers = auth_headers(seen)
+    assert headers[0] is None and set(headers[1:]) == {BASIC}
+
+
+@respx.mock
+def test_auto_on_cloud_refusing_anonymous_server_info_ends_with_basic() -> None:
+    seen = jira_site("cloud", CLOUD, anonymous_info=False)
+    result = run(auto(CLOUD))
+    assert [f.id for f in result.findings] == ["jira:10001"]
+    headers = auth_headers(seen)
+    assert headers[:3] == [None, BEARER, BASIC] and set(headers[3:]) == {BASIC}
+
+
+@respx.mock
+@pytest.mark.parametrize(("deployment", "base", "basic", "pat"), [
+    ("cloud", CLOUD, True, False), ("datacenter", DC, False, True)])
+@pytest.mark.parametrize("anonymous_info", [True, False])
+def test_auto_with_only_the_fitting_credential(deployment: str, base: str, basic: bool,
+                                               pat: bool, anonymous_info: bool) -> None:
+    seen = jira_site(deployment, base, anonymous_info=anonymous_info)
+    result = run(auto(base, basic=basic, pat=pat))
+    assert [f.id for f in result.findings] == ["jira:10001"]
+    assert result.state is not None and result.state["deployment"] == deployment
+    assert set(auth_headers(seen)[1:]) == {BASIC if basic else BEARER}
+
+
+@respx.mock
+@pytest.mark.parametrize(("deployment", "base", "basic", "pat", "needed"), [
+    ("cloud", CLOUD, False, True, "email and api_token"),
+    ("datacenter", DC, True, False, "personal_access_token")])
+def test_auto_with_only_the_other_deployments_credential_is_a_config_error(
+        deployment: str, base: str, basic: bool, pat: bool, needed: str) -> None:
+    seen = jira_site(deployment, base)
+    error = _fails(auto(base, basic=basic, pat=pat))
+    assert error.kind is ErrorKind.CONFIG and needed in str(error)
+    assert auth_headers(seen) == [None]  # nothing but the anonymous probe went out
+    _no_secret(str(error))
+
+
+@respx.mock
+def test_auto_when_every_credential_is_refused_names_what_was_tried(
+        caplog: pytest.LogCaptureFixture) -> None:
+    seen = jira_site("datacenter", DC, anonymous_info=False, accepted="nothing")
+    with caplog.at_level(logging.DEBUG):
+        error = _fails(auto(DC))
+    assert error.kind is ErrorKind.AUTH
+    message = str(error)
+    assert "anonymously" in message and "personal_access_token" in message
+    assert "email + api_token" in message
+    assert auth_headers(seen) == [None, BEARER, BASIC]
+    _no_secret(message)
+    _no_secret(caplog.text)
+
+
+@respx.mock
+def test_auth_failure_after_detection_names_the_credential_used() -> None:
+    seen = jira_site("datacenter", DC, accepted="nothing")  # anonymous serverInfo works
+    error = _fails(auto(DC))
+    assert error.kind is ErrorKind.AUTH and "personal_access_token" in str(error)
+    assert BASIC not in auth_headers(seen)
+    _no_secret(str(error))
+
+
+@respx.mock
+def test_detected_deployment_is_kept_for_the_collector_life() -> None:
+    seen = jira_site("datacenter", DC)
+    c = auto(DC)
+    run(c)
+    run(c)  # the previous state was not saved (say the store failed): no new probe
+    assert [r.url.path for r in seen].count("/rest/api/2/serverInfo") == 1
+
+
+@respx.mock
+def test_cached_deployment_is_reprobed_when_its_credential_gets_401() -> None:
+    # The state says Cloud (a site migrated to Data Center behind the same URL):
+    # Basic gets 401, the collector probes again and runs a full sync with the PAT.
+    seen = jira_site("datacenter", DC)
+    respx.post(f"{DC}/rest/api/3/search/jql").mock(
+        side_effect=lambda r: (seen.append(r), httpx.Response(401, json=NOT_AUTHENTICATED))[1])
+    c = auto(DC)
+    state = {"deployment": "cloud", "base_url": DC, "time_zone": "Europe/Berlin",
+             "fingerprint": _fingerprint(c.settings), "watermark": "2026-11-23T11:00:00+00:00",
+             "last_full_sync": "2026-11-23T01:00:00+00:00"}
+    result = run(c, state=state)
+    assert result.state is not None and result.state["deployment"] == "datacenter"
+    assert result.complete == frozenset({RecordKind.FINDING, RecordKind.INCIDENT})
+    assert [f.id for f in result.findings] == ["jira:10001"]
+    headers = auth_headers(seen)
+    assert headers.count(None) == 1  # one re-probe
+
+
+@respx.mock
+def test_cached_deployment_without_its_credential_any_more_is_probed_again() -> None:
+    # Cloud credentials replaced by a PAT after a migration: the state's "cloud" is
+    # stale, and the run must not fail as config because of it.
+    seen = jira_site("datacenter", DC)
+    result = run(auto(DC, basic=False), state={"deployment": "cloud", "base_url": DC})
+    assert result.state is not None and result.state["deployment"] == "datacenter"
+    assert auth_headers(seen)[0] is None and BASIC not in auth_headers(seen)
+
+
+@respx.mock
+def test_reprobe_that_confirms_the_cached_deployment_fails_as_auth_once() -> None:
+    seen = jira_site("datacenter", DC, accepted="nothing")
+    c = auto(DC)
+    state = {"deployment": "datacenter", "base_url": DC}
+    error = _fails(c, state)
+    assert error.kind is ErrorKind.AUTH and "personal_access_token" in str(error)
+    assert auth_headers(seen).count(None) == 1  # re-probed once, no loop
+
+
+@respx.mock
+def test_check_on_datacenter_auto_with_both_credentials() -> None:
+    seen = jira_site("datacenter", DC, anonymous_info=False)
+    assert asyncio.run(auto(DC).check(ctx())) == []
+    assert BASIC not in auth_headers(seen)
+
+
+@respx.mock
+def test_check_reports_every_refused_credential() -> None:
+    jira_site("datacenter", DC, anonymous_info=False, accepted="nothing")
+    problems = asyncio.run(auto(DC).check(ctx()))
+    assert len(problems) == 1 and problems[0].startswith("auth:")
+    assert "personal_access_token" in problems[0] and "email + api_token" in problems[0]
+    _no_secret(problems[0])
+
+
+# --- the profile time zone in logs ----------------------------------------------------
+
+
+@respx.mock
+@pytest.mark.parametrize(("zone", "described"), [
+    ("Home of Jane Doe <jane@example.org>", "a text of 35 characters"),
+    (42, "a int")])
+def test_unknown_profile_time_zone_is_logged_without_its_value(
+        zone: Any, described: str, caplog: pytest.LogCaptureFixture) -> None:
+    respx.get(f"{CLOUD}/rest/api/3/myself").mock(
+        return_value=ok({**myself(), "timeZone": zone}))
+    respx.get(f"{CLOUD}/rest/api/3/field").mock(return_value=ok(field_list()))
+    respx.post(f"{CLOUD}/rest/api/3/search/jql").mock(return_value=ok(cloud_page([])))
+    with caplog.at_level(logging.DEBUG):
+        result = run(collector())
+    assert result.state is not None and result.state["time_zone"] == "UTC"
+    (warning,) = [r.getMessage() for r in caplog.records if "time zone" in r.getMessage()]
+    assert "profile time zone" in warning and described in warning
+    assert "Jane" not in caplog.text and "42" not in warning

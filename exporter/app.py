@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -86,17 +86,30 @@ def valid_source_gauges(name: str, gauges: list[SourceGauge]) -> list[SourceGaug
 
 
 def derive_from(store: Store, settings: DerivationSettings, now: datetime,
-                history: Mapping[str, Mapping[MetricKey, float]]) -> Derived:
-    """Stream every stored record through the pure derivation."""
+                history: Mapping[str, Mapping[MetricKey, float]],
+                collectors: Sequence[str] | None = None) -> Derived:
+    """Stream the stored records of ``collectors`` (all when ``None``) through derivation.
+
+    Records of collectors the config no longer names stay in the store until
+    ``store prune`` but are not published.
+    """
     return derive_all(
-        findings=store.iter_findings(), repositories=store.iter_repositories(),
-        incidents=store.iter_incidents(), siem_alerts=store.iter_siem_alerts(),
+        findings=store.iter_findings(collectors),
+        repositories=store.iter_repositories(collectors),
+        incidents=store.iter_incidents(collectors),
+        siem_alerts=store.iter_siem_alerts(collectors),
         settings=settings, now=now, history=history,
     )
 
 
+def configured_collectors(loaded: LoadedConfig) -> tuple[str, ...]:
+    """Every collector the config names, enabled or not: the ones whose data is published."""
+    return tuple(entry.name for entry in loaded.config.collectors)
+
+
 def derive_from_store(store_path: str, settings: DerivationSettings, now: datetime,
-                      history: Mapping[str, Mapping[MetricKey, float]]) -> Derived:
+                      history: Mapping[str, Mapping[MetricKey, float]],
+                      collectors: Sequence[str] | None = None) -> Derived:
     """:func:`derive_from` on its own connection, for the derivation worker process.
 
     Module-level so the serving exporter can run it in a worker process: the
@@ -105,7 +118,7 @@ def derive_from_store(store_path: str, settings: DerivationSettings, now: dateti
     """
     store = Store(store_path, migrate=False)
     try:
-        return derive_from(store, settings, now, history)
+        return derive_from(store, settings, now, history, collectors)
     finally:
         store.close()
 
@@ -170,8 +183,7 @@ class Exporter:
         self.clock = clock
         self.runtime = build_runtime(loaded)
         self.store = Store(loaded.config.store.path)
-        # Records of collectors no longer in the config go, as they do on reload.
-        self.store.forget_collectors([e.name for e in loaded.config.collectors])
+        self._warn_unconfigured(loaded)
         self.health = HealthBook()
         self.health.reload.last_success = time.time()
         self._configure_health()
@@ -181,6 +193,15 @@ class Exporter:
         self._runs_finished = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._derive_pool: ProcessPoolExecutor | None = None
+
+    def _warn_unconfigured(self, loaded: LoadedConfig) -> None:
+        """Say loudly which stored collectors the config dropped; delete nothing."""
+        parked = self.store.unconfigured_collectors(configured_collectors(loaded))
+        for name, count in sorted(parked.items()):
+            log.warning("collector %s is no longer in %s: its %d stored records are kept "
+                        "but not published; add it back to publish them, or run "
+                        "'devsecops-exporter store prune --config %s' to delete them",
+                        name, loaded.path, count, loaded.path)
 
     # -- snapshot ---------------------------------------------------------------------
 
@@ -226,17 +247,19 @@ class Exporter:
         the store now holds, so the assessment needs no second read.
         """
         settings = derivation_settings(runtime.loaded)
+        collectors = configured_collectors(runtime.loaded)
         history = self.store.quarter_values()
         derived = None
         if self._derive_pool is not None:
             try:
                 derived = self._derive_pool.submit(
-                    derive_from_store, self.store.path, settings, now, history).result()
+                    derive_from_store, self.store.path, settings, now, history,
+                    collectors).result()
             except BrokenProcessPool:
                 log.error("derivation worker died; deriving in-process from now on")
                 self._derive_pool = None
         if derived is None:
-            derived = derive_from(self.store, settings, now, history)
+            derived = derive_from(self.store, settings, now, history, collectors)
         current = point_in_time_values(derived)
         self.store.save_quarter_values(derived.current.label, current, now)
         history.setdefault(derived.current.label, {}).update(current)
@@ -287,7 +310,7 @@ class Exporter:
                  len(result.repositories), len(result.incidents), len(result.siem_alerts),
                  f", {sum(result.record_errors.values())} records skipped"
                  if result.record_errors else "")
-        self._after_run(rederive=True)
+        self._after_run(rederive=True, succeeded=True)
         return True
 
     def _failed(self, name: str, started: float, kind: ErrorKind, message: str | None) -> None:
@@ -297,11 +320,13 @@ class Exporter:
         self.health.record_failure(name, time.monotonic() - started, kind)
         self._after_run(rederive=False)
 
-    def _after_run(self, *, rederive: bool) -> None:
+    def _after_run(self, *, rederive: bool, succeeded: bool = False) -> None:
+        """Rebuild; a success makes the exporter ready (a failure on an empty store does not)."""
         try:
             self.rebuild(rederive=rederive)
         finally:
-            self._runs_finished.set()
+            if succeeded:
+                self._runs_finished.set()
 
     def collect_once(self) -> bool:
         """Run every collector once, in order; True if all succeeded."""
@@ -328,8 +353,9 @@ class Exporter:
         if derive_in_worker:
             self.use_derivation_worker()
         self.rebuild()
-        if any(count for count in self.store.record_counts().values()) or not \
-                self.runtime.collectors:
+        configured = set(configured_collectors(self.runtime.loaded))
+        if any(count for (name, _), count in self.store.record_counts().items()
+               if name in configured) or not self.runtime.collectors:
             self._runs_finished.set()
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(2, len(self.runtime.collectors)))},
@@ -373,7 +399,7 @@ class Exporter:
             log.warning("web settings changed; they take effect after a restart")
         self.runtime = runtime
         self._configure_health()
-        self.store.forget_collectors([e.name for e in loaded.config.collectors])
+        self._warn_unconfigured(loaded)
         self.health.reload.successful = True
         self.health.reload.last_success = time.time()
         if self._scheduler is not None:

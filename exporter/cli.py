@@ -196,6 +196,35 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store_prune(args: argparse.Namespace) -> int:
+    """Delete the stored records and state of collectors the config no longer names.
+
+    The exporter never does this by itself: a config cut short must not cost the data.
+    """
+    from exporter.store import Store, StoreError
+
+    loaded = _load(args.config)
+    configured = [entry.name for entry in loaded.config.collectors]
+    try:
+        store = Store(loaded.config.store.path)
+        try:
+            found = (store.unconfigured_collectors(configured) if args.dry_run
+                     else store.prune_collectors(configured))
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not found:
+        print(f"{loaded.config.store.path}: nothing to prune (every stored collector is "
+              "in the config)")
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    for name, count in sorted(found.items()):
+        print(f"{verb} collector {name}: {count} records and its incremental state")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devsecops-exporter",
@@ -238,6 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--log.level", dest="log_level", default=None,
                          choices=["debug", "info", "warning", "error"])
     explain.set_defaults(func=cmd_explain)
+
+    store = commands.add_parser("store", help="Maintain the store.",
+                                description="Maintain the store.")
+    store_commands = store.add_subparsers(dest="store_command", required=True,
+                                          metavar="STORE_COMMAND")
+    prune = store_commands.add_parser(
+        "prune", help="Delete records of collectors no longer in the config.",
+        description="Delete the records and incremental state of every stored collector "
+                    "the configuration no longer names. The exporter keeps them (unpublished) "
+                    "until this runs.")
+    prune.add_argument("--config", default=DEFAULT_CONFIG,
+                       help=f"configuration file (default: {DEFAULT_CONFIG}; "
+                            "env DEVSECOPS_CONFIG)")
+    prune.add_argument("--dry-run", action="store_true", help="only list what would go")
+    prune.set_defaults(func=cmd_store_prune)
     return parser
 
 

@@ -280,19 +280,52 @@ class Store:
                 counts[(collector, kind)] = count
         return counts
 
-    def forget_collectors(self, keep: Sequence[str]) -> None:
-        """Drop records of collectors no longer configured (after a reload)."""
-        marks = ", ".join("?" * len(keep)) or "''"
+    def unconfigured_collectors(self, configured: Sequence[str]) -> dict[str, int]:
+        """Collectors with stored records or state that the config no longer names.
+
+        Their records are kept, unpublished, until :meth:`prune_collectors`: a config
+        cut short by a bad deploy must never cost the data (issue 11). Returns the
+        record count per such collector (0 when only its state is left).
+        """
+        marks = ", ".join("?" * len(configured)) or "''"
+        found: dict[str, int] = {}
+        db = self._connect()
+        for table in [*TABLES.values(), "collector_state"]:
+            for collector, count in db.execute(
+                f"SELECT collector, COUNT(*) FROM {table} "  # noqa: S608
+                f"WHERE collector NOT IN ({marks}) GROUP BY collector", tuple(configured)
+            ):
+                found[collector] = found.get(collector, 0) + (
+                    0 if table == "collector_state" else count)
+        return found
+
+    def prune_collectors(self, configured: Sequence[str]) -> dict[str, int]:
+        """Delete the records and state of collectors not in ``configured``; say what went."""
+        marks = ", ".join("?" * len(configured)) or "''"
         with self._transaction() as db:
+            gone: dict[str, int] = {}
             for table in [*TABLES.values(), "collector_state"]:
+                for collector, count in db.execute(
+                    f"SELECT collector, COUNT(*) FROM {table} "  # noqa: S608
+                    f"WHERE collector NOT IN ({marks}) GROUP BY collector", tuple(configured)
+                ).fetchall():
+                    gone[collector] = gone.get(collector, 0) + (
+                        0 if table == "collector_state" else count)
                 db.execute(
                     f"DELETE FROM {table} WHERE collector NOT IN ({marks})",  # noqa: S608
-                    tuple(keep),
+                    tuple(configured),
                 )
+        return gone
 
     # -- streaming reads for derivation ----------------------------------------------
 
-    def _stream(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    def _stream(self, columns: str, table: str,
+                collectors: Sequence[str] | None) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``table``, only those of ``collectors`` unless that is ``None``."""
+        sql, params = f"SELECT {columns} FROM {table}", ()  # noqa: S608
+        if collectors is not None:
+            sql += f" WHERE collector IN ({', '.join('?' * len(collectors)) or chr(39) * 2})"
+            params = tuple(collectors)
         cursor = self._connect().execute(sql, params)
         while True:
             rows = cursor.fetchmany(10_000)
@@ -300,18 +333,22 @@ class Store:
                 return
             yield from rows
 
-    def iter_findings(self) -> Iterator[tuple[Any, ...]]:
+    def iter_findings(self, collectors: Sequence[str] | None = None
+                      ) -> Iterator[tuple[Any, ...]]:
         """(severity code, state code, opened_at, resolved_at, disclosed_at) tuples."""
-        return self._stream(f"SELECT {FINDING_COLUMNS} FROM findings")  # noqa: S608
+        return self._stream(FINDING_COLUMNS, "findings", collectors)
 
-    def iter_repositories(self) -> Iterator[tuple[Any, ...]]:
-        return self._stream(f"SELECT {REPOSITORY_COLUMNS} FROM repositories")  # noqa: S608
+    def iter_repositories(self, collectors: Sequence[str] | None = None
+                          ) -> Iterator[tuple[Any, ...]]:
+        return self._stream(REPOSITORY_COLUMNS, "repositories", collectors)
 
-    def iter_incidents(self) -> Iterator[tuple[Any, ...]]:
-        return self._stream(f"SELECT {INCIDENT_COLUMNS} FROM incidents")  # noqa: S608
+    def iter_incidents(self, collectors: Sequence[str] | None = None
+                       ) -> Iterator[tuple[Any, ...]]:
+        return self._stream(INCIDENT_COLUMNS, "incidents", collectors)
 
-    def iter_siem_alerts(self) -> Iterator[tuple[Any, ...]]:
-        return self._stream(f"SELECT {SIEM_ALERT_COLUMNS} FROM siem_alerts")  # noqa: S608
+    def iter_siem_alerts(self, collectors: Sequence[str] | None = None
+                         ) -> Iterator[tuple[Any, ...]]:
+        return self._stream(SIEM_ALERT_COLUMNS, "siem_alerts", collectors)
 
     # -- per-quarter history -----------------------------------------------------------
 

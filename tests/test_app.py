@@ -8,7 +8,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.base import CollectionResult, ErrorKind, SourceGauge
+from collectors.records import RecordKind
 from exporter.app import Exporter
+from exporter.cli import main
+from exporter.store import Store
 from exporter.config import load_config
 from exporter.publish import render
 from tests.builders import finding
@@ -150,14 +153,51 @@ def test_derivation_worker_gives_the_same_snapshot(demo_config: Path) -> None:
             assert got.get(key) == pytest.approx(value, rel=1e-6), key  # ages move with now
 
 
-def test_records_of_a_removed_collector_are_dropped_at_start(tmp_path: Path,
-                                                             fake_collector) -> None:
+def test_a_removed_collectors_records_are_kept_unpublished_until_pruned(
+        tmp_path: Path, fake_collector, caplog: pytest.LogCaptureFixture) -> None:
+    """A config cut short by a bad deploy must never cost data (issue 11)."""
     fake_collector.plan = [CollectionResult(findings=[finding("2026-11-01")])]
     exporter = make(tmp_path)
     exporter.run_collector("fake1")
+    published = samples(exporter)
     exporter.stop()
+    critical = ("devsecops_vulnerability_open_findings", (("severity", "critical"),))
+    assert published[critical] == 1.0
     path = tmp_path / "c.yaml"
     path.write_text(CONFIG.format(db=tmp_path / "s.db").replace("fake1", "fake2"))
-    again = Exporter(load_config(path))
-    assert again.store.record_counts() == {}
+    with caplog.at_level("WARNING"):
+        again = Exporter(load_config(path))
+    assert again.store.record_counts() == {("fake1", RecordKind.FINDING): 1}  # kept
+    assert "collector fake1 is no longer in" in caplog.text and "store prune" in caplog.text
+    again.rebuild()
+    assert samples(again).get(critical, 0.0) == 0.0  # not published
+    assert not again.ready  # nothing of a configured collector is stored
     again.stop()
+
+    # Back in the config, the same records are published again with no new run.
+    path.write_text(CONFIG.format(db=tmp_path / "s.db"))
+    back = Exporter(load_config(path))
+    back.rebuild()
+    assert samples(back)[critical] == 1.0
+    assert back.store.record_counts() == {("fake1", RecordKind.FINDING): 1}
+    back.stop()
+
+    path.write_text(CONFIG.format(db=tmp_path / "s.db").replace("fake1", "fake2"))
+    assert main(["store", "prune", "--config", str(path), "--dry-run"]) == 0
+    assert Store(tmp_path / "s.db").record_counts() == {("fake1", RecordKind.FINDING): 1}
+    assert main(["store", "prune", "--config", str(path)]) == 0
+    assert Store(tmp_path / "s.db").record_counts() == {}
+    assert Store(tmp_path / "s.db").collector_state("fake1").run == 0
+
+
+def test_a_failed_first_run_on_an_empty_store_is_not_ready(tmp_path: Path,
+                                                         fake_collector) -> None:
+    fake_collector.plan = [collector_error(ErrorKind.SERVER),
+                           CollectionResult(findings=[finding("2026-11-01")])]
+    exporter = make(tmp_path)
+    exporter.rebuild()
+    assert exporter.run_collector("fake1") is False
+    assert not exporter.ready  # the README promises ready means data
+    assert exporter.run_collector("fake1") is True
+    assert exporter.ready
+    exporter.stop()

@@ -13,13 +13,21 @@ that is polled and cancelled once it runs past ``search_budget``:
    "untouched" statuses (unassigned, new) and the latest review time.
 
 Each notable becomes a :class:`SiemAlert`: ``created_at`` = the notable's ``_time``,
-``triaged_at`` = the first status change, disposition from the ``dispositions`` mapping
-once the status counts as triaged (resolved, closed), ``untriaged`` before.
+``triaged_at`` = the first review that started the investigation or recorded a verdict.
+A notable is triaged once an analyst records a disposition, at any status (DESIGN,
+Changes 2026-12-02): a true positive still in progress is triaged. The disposition ES
+gives every new notable (Undetermined, ``disposition_default``) is no verdict: such a
+notable is ``untriaged`` until it is closed, and ``undetermined`` once closed.
+
+A search result is only used when Splunk finished sending it: an export stream must end
+with its final row (``"lastrow": true``), or the run fails and the previous data stays.
+Search jobs are deleted once read, so runs leave nothing behind on the search head.
 
 Runs are incremental after the first: notables created since the last run (minus an
 overlap), plus the older notables whose review changed since then, fetched by
-``event_id``. Times Splunk writes without an offset are read in ``timezone`` (the
-Splunk user's zone), not UTC; epoch values are unambiguous and preferred.
+``event_id``. First and full runs reach back to ``ctx.window_start(lookback)``: the
+previous quarter's start at least. Times Splunk writes without an offset are read in
+``timezone`` (the Splunk user's zone), not UTC; epoch values are unambiguous and preferred.
 """
 
 from __future__ import annotations
@@ -57,25 +65,29 @@ from collectors.http import (
 from collectors.records import Disposition, RecordKind, Severity, SiemAlert
 from collectors.settings import Duration, PositiveDuration, Secret, StrictModel, TimeZoneName
 
-StatusClass = Literal["untouched", "open", "triaged"]
+# untouched: nobody started on it; open: being worked; closed: the workflow ended there.
+StatusClass = Literal["untouched", "open", "closed"]
 
 # Defaults documented in docs/collectors/splunk.md; config entries override per key.
 DEFAULT_DISPOSITIONS: dict[str, Disposition] = {
-    "disposition:0": Disposition.UNDETERMINED,  # Unassigned (closed without a disposition)
+    "disposition:0": Disposition.UNDETERMINED,  # Unassigned (no disposition; only if closed)
     "disposition:1": Disposition.ACTIONABLE,  # True Positive - Suspicious Activity
     "disposition:2": Disposition.BENIGN,  # Benign Positive - Suspicious But Expected
     "disposition:3": Disposition.FALSE_POSITIVE,  # False Positive - Incorrect Analytic Logic
     "disposition:4": Disposition.FALSE_POSITIVE,  # False Positive - Inaccurate Data
-    "disposition:5": Disposition.UNDETERMINED,  # Other
-    "disposition:6": Disposition.UNDETERMINED,  # Undetermined
+    "disposition:5": Disposition.UNDETERMINED,  # Other (an analyst's choice: a verdict)
+    "disposition:6": Disposition.UNDETERMINED,  # Undetermined (ES's default; only if closed)
 }
+# What ES writes on a notable nobody has given a verdict: never a verdict by itself. The
+# `notable` macro also flags the configured default with ``disposition_default``.
+UNSET_DISPOSITIONS = frozenset({"", "disposition:0", "disposition:6"})
 DEFAULT_STATUSES: dict[str, StatusClass] = {
     "0": "untouched",  # Unassigned
     "1": "untouched",  # New
     "2": "open",  # In Progress
     "3": "open",  # Pending
-    "4": "triaged",  # Resolved
-    "5": "triaged",  # Closed
+    "4": "closed",  # Resolved
+    "5": "closed",  # Closed
 }
 DEFAULT_URGENCIES: dict[str, Severity] = {
     "critical": Severity.CRITICAL,
@@ -85,7 +97,8 @@ DEFAULT_URGENCIES: dict[str, Severity] = {
     "informational": Severity.LOW,
 }
 NOTABLE_FIELDS = ("event_id", "rule_name", "search_name", "status", "status_label",
-                  "disposition", "urgency", "notable_epoch", "_time")
+                  "disposition", "disposition_label", "disposition_default", "urgency",
+                  "notable_epoch", "_time")
 _EVENT_ID = re.compile(r"^[A-Za-z0-9@._:\-]+$")
 
 
@@ -101,7 +114,8 @@ class SplunkSettings(StrictModel):
     search_budget: PositiveDuration = timedelta(minutes=5)
     poll_interval: PositiveDuration = timedelta(seconds=2)
     page_size: int = Field(default=10000, ge=1, le=50000)
-    lookback: PositiveDuration = timedelta(days=90)
+    lookback: PositiveDuration | None = Field(
+        default=None, description="widen first/full passes beyond the previous quarter")
     overlap: Duration = timedelta(minutes=10)
     full_sync_interval: PositiveDuration = timedelta(hours=24)
     search_filter: str = Field(default="", description="SPL appended to `notable`, for scope")
@@ -118,6 +132,14 @@ class SplunkSettings(StrictModel):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s):// URL")
         return value.rstrip("/")
+
+    @field_validator("statuses", mode="before")
+    @classmethod
+    def _status_alias(cls, value: Any) -> Any:
+        """``triaged`` is the class's former name; configs written for it keep working."""
+        if isinstance(value, dict):
+            return {k: "closed" if v == "triaged" else v for k, v in value.items()}
+        return value
 
     @field_validator("statuses")
     @classmethod
@@ -247,6 +269,7 @@ class SplunkCollector(Collector):
             attempt = 0
             while True:
                 what = describe("POST", client.base_url.join(url))
+                handed_on = 0  # rows yielded: past the first, a failure is never retried
                 try:
                     async with client.stream("POST", url, data=form) as response:
                         self.stats_requests += 1
@@ -265,18 +288,47 @@ class SplunkCollector(Collector):
                                 continue
                             raise CollectorError(status_error_kind(status),
                                                  f"{what}: HTTP {status}")
+                        complete = False
                         async for line in response.aiter_lines():
                             if self._clock() > deadline:
                                 raise CollectorError(
                                     ErrorKind.TIMEOUT,
                                     f"{what}: export search ran past its {budget:.0f}s budget")
-                            row = self._export_line(line, what)
-                            if row is not None:
+                            obj = self._export_line(line, what)
+                            if obj is None or obj.get("preview") is True:
+                                continue  # interim results of a transforming search
+                            if "result" in obj:
+                                row = obj["result"]
+                                if not isinstance(row, dict):
+                                    raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
+                                                         f"{what}: result is not an object")
+                                # Only the last row of the final set says "lastrow": a
+                                # row after it reopens the stream until another one does.
+                                complete = obj.get("lastrow") is True
+                                handed_on += 1
                                 yield row
+                            elif obj.get("lastrow") is True:
+                                complete = True  # the end line, all a zero-result export sends
+                        if not complete:
+                            raise CollectorError(
+                                ErrorKind.MALFORMED_RESPONSE,
+                                f"{what}: export stream ended without its final row "
+                                f"(no \"lastrow\") after {handed_on} results")
                         return
                 except httpx.TimeoutException:
+                    if handed_on:
+                        raise CollectorError(
+                            ErrorKind.TIMEOUT,
+                            f"{what}: export stream stalled after {handed_on} results") from None
                     kind, detail = ErrorKind.TIMEOUT, "timed out"
                 except httpx.TransportError as exc:
+                    if handed_on:
+                        # Re-running the export would replay rows already handed on; the
+                        # stream is simply incomplete.
+                        raise CollectorError(
+                            ErrorKind.MALFORMED_RESPONSE,
+                            f"{what}: export stream cut after {handed_on} results "
+                            f"({type(exc).__name__})") from None
                     kind, detail = ErrorKind.NETWORK, type(exc).__name__
                 if attempt >= s.http.max_retries:
                     raise CollectorError(kind, f"{what}: {detail} after {attempt + 1} attempts")
@@ -285,6 +337,7 @@ class SplunkCollector(Collector):
 
     @staticmethod
     def _export_line(line: str, what: str) -> dict[str, Any] | None:
+        """One JSON object of the stream, or None for a blank line; failed searches raise."""
         line = line.strip()
         if not line:
             return None
@@ -300,13 +353,14 @@ class SplunkCollector(Collector):
         if fatal:
             text = "; ".join(str(m.get("text", ""))[:200] for m in fatal)
             raise CollectorError(ErrorKind.CLIENT, f"{what}: search failed: {text}")
-        if obj.get("preview") is True:
-            return None
-        result = obj.get("result")
-        return result if isinstance(result, dict) else None
+        return obj
 
     async def _job(self, form: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
-        """Create a search job, poll it within the budget (cancel past it), page results."""
+        """Create a search job, poll it within the budget (cancel past it), page results.
+
+        The job is deleted afterwards, read or not: left alone it would keep its results
+        on the search head for its TTL and count against the user's disk quota.
+        """
         s = self.config
         jobs = f"{self._prefix()}/search/jobs"
         async with self._api_client() as client:
@@ -339,6 +393,7 @@ class SplunkCollector(Collector):
             finally:
                 if not done:
                     await self._cancel(client, jobs, sid)
+                await self._delete(client, jobs, sid)
 
     async def _wait_for_job(self, client: ApiClient, jobs: str, sid: str) -> int:
         s = self.config
@@ -376,6 +431,12 @@ class SplunkCollector(Collector):
             await client.request("POST", f"{jobs}/{sid}/control", data={"action": "cancel"},
                                  accept=frozenset({404}))
 
+    async def _delete(self, client: ApiClient, jobs: str, sid: str) -> None:
+        """Best effort: a job that cannot be deleted expires with its TTL; never fatal."""
+        with suppress(CollectorError):
+            await client.request("DELETE", f"{jobs}/{sid}", params={"output_mode": "json"},
+                                 accept=frozenset({404}))
+
     # -- the run ----------------------------------------------------------------------
 
     def notable_spl(self, event_ids: list[str] | None = None) -> str:
@@ -387,19 +448,30 @@ class SplunkCollector(Collector):
         return spl + " | eval notable_epoch=_time | fields " + ", ".join(NOTABLE_FIELDS)
 
     def review_spl(self, since: datetime) -> str:
+        """Per notable: the first review that started work or recorded a verdict, the last.
+
+        A review row counts when its status left the untouched ones or its disposition is
+        not an unset one; a lookup without a ``disposition`` field falls back to status.
+        """
         untouched = [k for k, v in self.config.status_map().items() if v == "untouched"]
         quoted = ", ".join(_spl_quote(k) for k in untouched) or '""'
+        unset = ", ".join(_spl_quote(d) for d in sorted(UNSET_DISPOSITIONS))
         return ("| inputlookup incident_review_lookup"
                 " | eval review_epoch=tonumber(time)"
                 f" | where review_epoch>={since.timestamp():.0f}"
-                f" | eval changed=if(in(tostring(status), {quoted}), null(), review_epoch)"
+                f" | eval changed=if(in(tostring(status), {quoted}) AND (isnull(disposition)"
+                f" OR in(tostring(disposition), {unset})), null(), review_epoch)"
                 " | stats min(changed) as first_status_change, max(review_epoch) as last_review"
                 " by rule_id")
 
     async def collect(self, ctx: CollectContext) -> CollectionResult:
         s = self.config
         result = CollectionResult()
-        window_start = ctx.now - s.lookback
+        try:
+            window_start = ctx.window_start(s.lookback)
+        except ValueError:
+            raise CollectorError(ErrorKind.CONFIG, "no lookback set and no history start "
+                                 "given: the collection window is unknown") from None
         watermark = _state_time(ctx.state.get("watermark"))
         last_full = _state_time(ctx.state.get("last_full_sync"))
         full = (watermark is None or last_full is None or watermark < window_start
@@ -493,14 +565,17 @@ class SplunkCollector(Collector):
         if urgency and severity is None:
             self._unmapped(ctx, result.record_errors, "urgency", urgency, where)
             return
-        disposition = Disposition.UNTRIAGED
-        if status_class == "triaged":
-            raw = str(_first(row.get("disposition")) or "disposition:0")
-            mapped = s.disposition_map().get(raw)
-            if mapped is None:
-                self._unmapped(ctx, result.record_errors, "disposition", raw, where)
-                return
-            disposition = mapped
+        raw = str(_first(row.get("disposition")) or "").strip()
+        mapped = s.disposition_map().get(raw) if raw else Disposition.UNDETERMINED
+        if mapped is None:
+            label = _first(row.get("disposition_label")) or raw
+            self._unmapped(ctx, result.record_errors, "disposition", f"{raw} ({label})", where)
+            return
+        unset = raw in UNSET_DISPOSITIONS or \
+            str(_first(row.get("disposition_default")) or "").lower() in ("true", "1")
+        # A recorded disposition is a verdict at any status; ES's default is none until
+        # the notable is closed with it, which is then a verdict of "undetermined".
+        disposition = Disposition.UNTRIAGED if unset and status_class != "closed" else mapped
         first_change = reviews.get(event_id, (None, None))[0]
         triaged = first_change if first_change is not None and first_change >= created \
             else None

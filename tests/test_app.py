@@ -11,9 +11,9 @@ from collectors.base import CollectionResult, ErrorKind, SourceGauge
 from collectors.records import RecordKind
 from exporter.app import Exporter
 from exporter.cli import main
-from exporter.store import Store
 from exporter.config import load_config
 from exporter.publish import render
+from exporter.store import Store
 from tests.builders import finding
 from tests.conftest import collector_error
 

@@ -20,8 +20,13 @@ configurable map of ``kibana.alert.workflow_reason``. See docs/collectors/elasti
 
 Runs are incremental: after a full pass, later runs fetch only alerts created or
 changed (``kibana.alert.workflow_status_updated_at``) since the last successful run
-minus an overlap, and a full pass of the whole look-back window runs periodically so
-alerts deleted or aged out leave the store.
+minus an overlap, and a full pass of the whole window runs periodically so alerts
+deleted or aged out leave the store. The window starts at ``ctx.window_start``: the
+previous quarter's start less a margin, or an older configured ``lookback``, so the
+full pass that replaces the stored set never drops an alert a published quarter reads.
+
+A closing reason the map does not know is never guessed: the alert is skipped and
+counted as ``unmapped_value`` (DESIGN, Changes 2026-12-02), like an unknown status.
 """
 
 from __future__ import annotations
@@ -102,7 +107,9 @@ class ElasticSettings(StrictModel):
     api_key: Secret | None = Field(default=None, description="encoded API key, sent as ApiKey")
     username: str | None = None
     password: Secret | None = None
-    lookback: PositiveDuration = timedelta(days=180)
+    lookback: PositiveDuration | None = Field(
+        default=None, description="widen the window past the previous quarter's start"
+    )
     overlap: Duration = timedelta(minutes=10)
     full_sync_interval: PositiveDuration = timedelta(hours=24)
     page_size: int = Field(default=5000, ge=1, le=10000)
@@ -128,6 +135,20 @@ class ElasticSettings(StrictModel):
             raise ValueError("set api_key, or both username and password")
         if self.reason_map.get("__none__") is not None:
             raise ValueError("use closed_without_reason for closed alerts without a reason")
+        # Closing an alert records a verdict, "undetermined" included: a closed alert
+        # counted as untriaged would leave the signal ratio's denominator (DESIGN,
+        # Changes 2026-12-02: only untriaged alerts are left out).
+        closed_untriaged = sorted(
+            reason for reason, disposition in self.reason_map.items()
+            if disposition is Disposition.UNTRIAGED
+        )
+        if closed_untriaged:
+            raise ValueError(
+                f"reason_map: a closed alert is triaged; map {closed_untriaged} to "
+                "undetermined (or another verdict), not untriaged"
+            )
+        if self.closed_without_reason is Disposition.UNTRIAGED:
+            raise ValueError("closed_without_reason: a closed alert is triaged; use undetermined")
         return self
 
     @property
@@ -256,15 +277,19 @@ class AlertMapper:
                 if triaged_at is not None:
                     self.first_change[alert_id] = _iso(triaged_at)
             else:
-                self.first_change.pop(alert_id, None)
                 reason = _scalar(_field(source, F_REASON))
                 if reason is None or reason == "":
                     disposition = self.settings.closed_without_reason
                 elif reason in self.settings.reason_map:
                     disposition = self.settings.reason_map[reason]
                 else:
+                    # Never guessed: a new reason may mean "true positive" as well as
+                    # "noise", and either guess moves the signal ratio. The remembered
+                    # first change stays until the reason is mapped or a full pass.
                     self._unmapped("workflow_reason", str(reason), alert_id)
-                    disposition = Disposition.UNDETERMINED
+                    raise SkipRecord(ErrorKind.UNMAPPED_VALUE,
+                                     f"alert {alert_id}: closing reason {reason!r}")
+                self.first_change.pop(alert_id, None)
         try:
             return SiemAlert(
                 id=alert_id, source=self.source, created_at=created, disposition=disposition,
@@ -452,7 +477,10 @@ class ElasticCollector(Collector):
     def _plan(self, ctx: CollectContext) -> tuple[bool, list[Pass], datetime]:
         """Decide full or incremental, and which passes to run."""
         now = ctx.now.astimezone(UTC)
-        window_start = now - self.settings.lookback
+        # Never later than the previous quarter's start less the margin: the full pass
+        # replaces the stored set, so a shorter window would delete alerts a published
+        # quarter still reads.
+        window_start = ctx.window_start(self.settings.lookback).astimezone(UTC)
         state = ctx.state or {}
         watermark = last_full = None
         try:

@@ -6,25 +6,34 @@ Two sources, chosen by ``api``:
 * ``incidents`` (default): REST API v2 ``GET /incidents`` with ``since``/``until``
   windows and classic ``offset``/``limit`` pagination. Classic pagination stops at
   10,000 results per query, so a window whose ``total`` is above that is split in two,
-  recursively, before it is paged. The first acknowledgement (containment by default)
-  comes from the account's overview log entries (``GET /log_entries``) over the same
-  windows: one paged stream instead of one request per incident. Resolve log entries
-  in the window also reveal incidents created *before* the look-back window but
+  recursively, before it is paged. Resolve entries of the account's overview log
+  (``GET /log_entries``, same windows) reveal incidents created *before* the window but
   resolved inside it; those are fetched one by one (``GET /incidents/{id}``) so their
   containment still counts.
-* ``analytics``: ``POST /analytics/raw/incidents`` with cursor pagination, which
-  carries ``seconds_to_first_ack`` and ``resolved_at`` precomputed (containment =
-  ``created_at + seconds_to_first_ack``). PagerDuty updates analytics data with a
-  delay of up to 24 hours.
+* ``analytics``: ``POST /analytics/raw/incidents`` with cursor pagination. PagerDuty
+  updates analytics data with a delay of up to 24 hours.
+
+Containment is never the first acknowledgement (DESIGN, Changes 2026-12-02): an
+acknowledgement says someone is looking, not that the threat is contained, and PagerDuty
+records no containment time of its own. ``containment`` is the operator's choice: the
+resolution time (default, an upper bound), none, or a datetime incident custom field
+the responders or an incident workflow set (``GET /incidents/{id}/custom_fields/values``).
+The same custom fields can carry a verdict (``classification_field``): incidents
+classified false positive or benign are not security incidents and yield no record, and
+a verdict the map does not know is skipped and counted as ``unmapped_value``, like an
+unknown status.
 
 Every request sends ``time_zone=UTC``; a timestamp that still comes back without an
 offset is read in that zone, as PagerDuty documents times to be rendered in the
 requested zone (the account's zone when none is given). Each run is a full pass of the
-look-back window (incident volumes are small), so the result is the complete set.
+window, which starts at ``ctx.window_start`` (the previous quarter's start less a
+margin, or an older configured ``lookback``), so the result is the complete set and
+never drops an incident a published quarter reads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -35,7 +44,7 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from collectors.base import (
     CollectContext,
@@ -45,7 +54,7 @@ from collectors.base import (
     ErrorKind,
 )
 from collectors.http import ApiClient, HttpSettings, parse_retry_after
-from collectors.records import Incident, RecordKind, Severity
+from collectors.records import Disposition, Incident, RecordKind, Severity
 from collectors.settings import PositiveDuration, Secret, StrictModel, TimeZoneName
 
 CLASSIC_PAGINATION_CAP = 10_000  # PagerDuty returns no results past offset 10,000
@@ -60,6 +69,17 @@ DEFAULT_PRIORITY_MAP: dict[str, Severity] = {
     "P5": Severity.LOW,
 }
 DEFAULT_URGENCY_MAP: dict[str, Severity] = {"high": Severity.HIGH, "low": Severity.LOW}
+# Option values of a classification custom field; PagerDuty has none built in, so these
+# are the names we suggest in the docs. Accounts with other names set classification_map.
+DEFAULT_CLASSIFICATION_MAP: dict[str, Disposition] = {
+    "true_positive": Disposition.ACTIONABLE,
+    "false_positive": Disposition.FALSE_POSITIVE,
+    "benign_positive": Disposition.BENIGN,
+    "benign": Disposition.BENIGN,
+    "undetermined": Disposition.UNDETERMINED,
+}
+# Not security incidents: left out of MTTD, MTTC and incident counts (DESIGN 2026-12-02).
+EXCLUDED_DISPOSITIONS = frozenset({Disposition.FALSE_POSITIVE, Disposition.BENIGN})
 
 
 class PagerDutySettings(StrictModel):
@@ -69,13 +89,22 @@ class PagerDutySettings(StrictModel):
                      description="https://api.eu.pagerduty.com for EU service regions")
     token: Secret
     api: Literal["incidents", "analytics"] = "incidents"
-    lookback: PositiveDuration = timedelta(days=180)
+    lookback: PositiveDuration | None = Field(
+        default=None, description="widen the window past the previous quarter's start")
     window: PositiveDuration = Field(default=timedelta(days=30),
                                      description="initial since/until window; split on the cap")
     service_ids: list[str] = Field(default_factory=list)
     team_ids: list[str] = Field(default_factory=list)
     urgencies: list[Literal["high", "low"]] = Field(default_factory=list)
-    containment: Literal["first_acknowledgement", "resolved", "none"] = "first_acknowledgement"
+    containment: Literal["resolved", "none", "custom_field"] = "resolved"
+    containment_field: str | None = Field(
+        default=None, description="datetime incident custom field (containment: custom_field)")
+    contained_falls_back_to_resolved: bool = Field(
+        default=True, description="custom_field unset: use the resolution time (upper bound)")
+    classification_field: str | None = Field(
+        default=None, description="incident custom field holding the verdict")
+    classification_map: dict[str, Disposition] = Field(
+        default_factory=lambda: dict(DEFAULT_CLASSIFICATION_MAP))
     include_resolved_in_window: bool = Field(
         default=True, description="also fetch incidents created earlier but resolved inside"
     )
@@ -94,6 +123,31 @@ class PagerDutySettings(StrictModel):
         if value > MAX_RANGE:
             raise ValueError("window may be at most 180d (PagerDuty's since/until limit)")
         return value
+
+    @field_validator("containment", mode="before")
+    @classmethod
+    def _not_acknowledgement(cls, value: Any) -> Any:
+        if value == "first_acknowledgement":
+            raise ValueError(
+                "first_acknowledgement is no longer accepted: an acknowledgement is not "
+                "containment; use resolved (an upper bound), none or custom_field"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _fields_fit_containment(self) -> PagerDutySettings:
+        if self.containment == "custom_field" and not self.containment_field:
+            raise ValueError("containment: custom_field needs containment_field")
+        if self.containment != "custom_field" and self.containment_field is not None:
+            raise ValueError("containment_field is read only with containment: custom_field")
+        return self
+
+    @property
+    def custom_fields(self) -> tuple[str, ...]:
+        """Custom field names the run reads; empty: no per-incident field request."""
+        names = [self.classification_field,
+                 self.containment_field if self.containment == "custom_field" else None]
+        return tuple(name for name in names if name)
 
 
 def _iso(value: datetime) -> str:
@@ -126,7 +180,20 @@ def rate_limit_wait(response: httpx.Response) -> float | None:
 
 
 class SkipRecord(ValueError):
-    pass
+    """This incident cannot be turned into a record; ``kind`` says why."""
+
+    def __init__(self, message: str, kind: ErrorKind = ErrorKind.MALFORMED_RECORD) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _field_value(value: Any) -> Any:
+    """A custom field value: PagerDuty's examples send it bare, its schema wrapped."""
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if isinstance(value, list):
+        return value[0] if len(value) == 1 else (value or None)
+    return value
 
 
 @dataclass
@@ -156,8 +223,31 @@ class IncidentMapper:
             return mapped
         return None
 
+    def excluded(self, incident_id: str, fields: Mapping[str, Any]) -> bool:
+        """Whether the incident's verdict says it is no security incident.
+
+        An unset verdict keeps the incident (not classified yet); a value the map does
+        not know is never guessed: the incident is skipped as ``unmapped_value``.
+        """
+        name = self.settings.classification_field
+        if not name:
+            return False
+        value = _field_value(fields.get(name))
+        if value is None or value == "":
+            return False
+        if isinstance(value, bool):  # a boolean field such as false_alarm: map "true"
+            value = "true" if value else "false"
+        disposition = self.settings.classification_map.get(value) if isinstance(
+            value, str) else None
+        if disposition is None:
+            self.unmapped("classification", str(value), incident_id)
+            raise SkipRecord(f"incident {incident_id}: classification {value!r}",
+                             ErrorKind.UNMAPPED_VALUE)
+        return disposition in EXCLUDED_DISPOSITIONS
+
     def build(self, incident_id: str, created: Any, resolved: Any, status: Any,
-              severity: Severity | None, first_ack: datetime | None) -> Incident:
+              severity: Severity | None, fields: Mapping[str, Any]) -> Incident | None:
+        """The record, or ``None`` for an incident classified false positive or benign."""
         try:
             detected = _parse_time(created, self.zone)
             resolved_at = _parse_time(resolved, self.zone)
@@ -166,18 +256,27 @@ class IncidentMapper:
         if detected is None:
             raise SkipRecord(f"incident {incident_id}: no created_at")
         if isinstance(status, str) and status not in _STATUSES:
+            # PagerDuty warns more statuses may come; we cannot tell whether one means
+            # resolved, so the incident is skipped rather than guessed.
             self.unmapped("status", status, incident_id)
+            raise SkipRecord(f"incident {incident_id}: status {status!r}",
+                             ErrorKind.UNMAPPED_VALUE)
         if status != "resolved" and status in _STATUSES:
             resolved_at = None  # re-triggered incidents keep a stale resolved_at
-        contained = {
-            "first_acknowledgement": first_ack,
-            "resolved": resolved_at,
-            "none": None,
-        }[self.settings.containment]
-        if self.settings.containment == "first_acknowledgement" and contained is None:
-            # Resolved without anyone acknowledging (auto-resolve, resolved from the
-            # UI directly): it was contained no later than it was resolved.
+        if self.excluded(incident_id, fields):
+            return None
+        contained: datetime | None = None
+        if self.settings.containment == "resolved":
             contained = resolved_at
+        elif self.settings.containment == "custom_field":
+            assert self.settings.containment_field is not None
+            value = _field_value(fields.get(self.settings.containment_field))
+            try:
+                contained = _parse_time(value, self.zone)
+            except (ValueError, TypeError) as exc:
+                raise SkipRecord(f"incident {incident_id}: containment field: {exc}") from None
+            if contained is None and self.settings.contained_falls_back_to_resolved:
+                contained = resolved_at  # contained no later than it was resolved
         try:
             return Incident(id=incident_id, source=self.source, detected_at=detected,
                             severity=severity, contained_at=contained, resolved_at=resolved_at)
@@ -299,12 +398,9 @@ class PagerDutyCollector(Collector):
     async def _from_incidents(self, client: ApiClient, ctx: CollectContext,
                               mapper: IncidentMapper) -> dict[str, Incident]:
         now = ctx.now.astimezone(UTC).replace(microsecond=0)
-        start = now - self.settings.lookback
+        start = self._window_start(ctx)
         raw: dict[str, Mapping[str, Any]] = {}
-        first_ack: dict[str, datetime] = {}
         resolved_ids: dict[str, datetime] = {}
-        want_logs = (self.settings.containment == "first_acknowledgement"
-                     or self.settings.include_resolved_in_window)
         for lo, hi in self._windows(start, now):
             pages = self._offset_pages(client, "/incidents", "incidents",
                                        self._incident_params(), lo, hi)
@@ -316,7 +412,7 @@ class PagerDutyCollector(Collector):
                         mapper.errors[ErrorKind.MALFORMED_RECORD] += 1
                         ctx.logger.warning("skipping an incident without id in %s..%s",
                                            _iso(lo), _iso(hi))
-            if not want_logs:
+            if not self.settings.include_resolved_in_window:
                 continue
             params: dict[str, Any] = {"is_overview": "true"}
             if self.settings.team_ids:
@@ -324,7 +420,7 @@ class PagerDutyCollector(Collector):
             entries = self._offset_pages(client, "/log_entries", "log_entries", params, lo, hi)
             async with aclosing(entries) as log:
                 async for entry in log:
-                    self._note_entry(entry, mapper, first_ack, resolved_ids)
+                    self._note_entry(entry, mapper, resolved_ids)
         # Incidents resolved inside the window but created before it.
         if self.settings.include_resolved_in_window:
             for incident_id in sorted(set(resolved_ids) - set(raw)):
@@ -334,12 +430,9 @@ class PagerDutyCollector(Collector):
                 if not isinstance(item, Mapping):
                     raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
                                          "GET /incidents/{id}: no incident object")
-                if not self._in_scope(item):
-                    continue
-                raw[incident_id] = item
-                if (self.settings.containment == "first_acknowledgement"
-                        and incident_id not in first_ack):
-                    await self._incident_first_ack(client, incident_id, mapper, first_ack)
+                if self._in_scope(item):
+                    raw[incident_id] = item
+        fields = await self._custom_fields(client, ctx, list(raw))
         out: dict[str, Incident] = {}
         for position, (incident_id, item) in enumerate(raw.items(), 1):
             priority = item.get("priority")
@@ -352,18 +445,35 @@ class PagerDutyCollector(Collector):
                 resolved = resolved_ids.get(incident_id)
                 resolved = _iso(resolved) if resolved else item.get("last_status_change_at")
             try:
-                out[incident_id] = mapper.build(incident_id, item.get("created_at"), resolved,
-                                                item.get("status"), severity,
-                                                first_ack.get(incident_id))
+                record = mapper.build(incident_id, item.get("created_at"), resolved,
+                                      item.get("status"), severity, fields.get(incident_id, {}))
             except SkipRecord as exc:
-                mapper.errors[ErrorKind.MALFORMED_RECORD] += 1
-                ctx.logger.warning("skipping incident #%d: %s", position, exc)
+                self._skipped(ctx, mapper, exc, f"incident #{position}")
+                continue
+            if record is not None:
+                out[incident_id] = record
         return out
 
+    def _window_start(self, ctx: CollectContext) -> datetime:
+        """The previous quarter's start less the margin, or an older configured lookback.
+
+        Every run returns the complete set, so a window starting later would delete
+        incidents a published quarter still reads.
+        """
+        return ctx.window_start(self.settings.lookback).astimezone(UTC).replace(microsecond=0)
+
+    @staticmethod
+    def _skipped(ctx: CollectContext, mapper: IncidentMapper, exc: SkipRecord,
+                 where: str) -> None:
+        """Count a skipped incident; unmapped values were counted and logged once already."""
+        if exc.kind is ErrorKind.UNMAPPED_VALUE:
+            return
+        mapper.errors[exc.kind] += 1
+        ctx.logger.warning("skipping %s: %s", where, exc)
+
     def _note_entry(self, entry: Mapping[str, Any], mapper: IncidentMapper,
-                    first_ack: dict[str, datetime], resolved_ids: dict[str, datetime]) -> None:
-        kind = entry.get("type")
-        if kind not in ("acknowledge_log_entry", "resolve_log_entry"):
+                    resolved_ids: dict[str, datetime]) -> None:
+        if entry.get("type") != "resolve_log_entry":
             return
         incident = entry.get("incident")
         incident_id = incident.get("id") if isinstance(incident, Mapping) else None
@@ -375,10 +485,6 @@ class PagerDutyCollector(Collector):
             mapper.errors[ErrorKind.MALFORMED_RECORD] += 1
             mapper.logger.warning("skipping log entry %s: no incident or time", entry.get("id"))
             return
-        if kind == "acknowledge_log_entry":
-            if incident_id not in first_ack or at < first_ack[incident_id]:
-                first_ack[incident_id] = at
-            return
         service = entry.get("service")
         if self.settings.service_ids and isinstance(service, Mapping) and (
                 service.get("id") not in self.settings.service_ids):
@@ -386,21 +492,44 @@ class PagerDutyCollector(Collector):
         if incident_id not in resolved_ids or at > resolved_ids[incident_id]:
             resolved_ids[incident_id] = at
 
-    async def _incident_first_ack(self, client: ApiClient, incident_id: str,
-                                  mapper: IncidentMapper,
-                                  first_ack: dict[str, datetime]) -> None:
-        offset = 0
-        while True:
-            body, _ = await client.get_json(
-                f"/incidents/{incident_id}/log_entries",
-                params={"is_overview": "true", "time_zone": self.settings.time_zone,
-                        "limit": self.settings.page_limit, "offset": offset})
-            entries, more, _ = _page(body, "log_entries", "GET /incidents/{id}/log_entries")
-            for entry in entries:
-                self._note_entry(entry, mapper, first_ack, {})
-            offset += len(entries)
-            if not more or not entries or offset >= CLASSIC_PAGINATION_CAP:
-                return
+    # -- custom fields ------------------------------------------------------------
+
+    async def _custom_fields(self, client: ApiClient, ctx: CollectContext,
+                             incident_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Custom field values by incident, when the config reads any (one GET each).
+
+        PagerDuty's incident listings carry no custom fields, so each incident costs a
+        request; the client's ``http.concurrency`` bounds how many run at once.
+        """
+        wanted = self.settings.custom_fields
+        if not wanted or not incident_ids:
+            return {}
+
+        async def one(incident_id: str) -> dict[str, Any]:
+            path = "GET /incidents/{id}/custom_fields/values"
+            body, _ = await client.get_json(f"/incidents/{incident_id}/custom_fields/values")
+            values = body.get("custom_fields") if isinstance(body, Mapping) else None
+            if not isinstance(values, list):
+                raise CollectorError(ErrorKind.MALFORMED_RESPONSE, f"{path}: no custom_fields")
+            return {v["name"]: v.get("value") for v in values
+                    if isinstance(v, Mapping) and v.get("name") in wanted}
+
+        tasks = [asyncio.ensure_future(one(incident_id)) for incident_id in incident_ids]
+        try:
+            found = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        by_id = dict(zip(incident_ids, found, strict=True))
+        seen = {name for values in found for name in values}
+        for name in wanted:
+            if name not in seen:
+                ctx.logger.warning(
+                    "custom field %r is on none of %d incidents: check the name "
+                    "(the field's name, not its display name)", name, len(incident_ids))
+        return by_id
 
     # -- analytics ----------------------------------------------------------------
 
@@ -408,7 +537,7 @@ class PagerDutyCollector(Collector):
                               mapper: IncidentMapper) -> dict[str, Incident]:
         now = ctx.now.astimezone(UTC).replace(microsecond=0)
         filters: dict[str, Any] = {
-            "created_at_start": _iso(now - self.settings.lookback),
+            "created_at_start": _iso(self._window_start(ctx)),
             "created_at_end": _iso(now),
         }
         if self.settings.service_ids:
@@ -417,7 +546,7 @@ class PagerDutyCollector(Collector):
             filters["team_ids"] = list(self.settings.team_ids)
         if len(self.settings.urgencies) == 1:
             filters["urgency"] = self.settings.urgencies[0]
-        out: dict[str, Incident] = {}
+        rows: dict[str, Mapping[str, Any]] = {}
         cursor: str | None = None
         position = 0
         while True:
@@ -430,47 +559,39 @@ class PagerDutyCollector(Collector):
             if cursor is not None:
                 body["starting_after"] = cursor
             page, _ = await client.post_json("/analytics/raw/incidents", body)
-            rows, more, _ = _page(page, "data", "POST /analytics/raw/incidents")
-            for row in rows:
+            data, more, _ = _page(page, "data", "POST /analytics/raw/incidents")
+            for row in data:
                 position += 1
-                try:
-                    incident = self._analytics_row(row, mapper)
-                except SkipRecord as exc:
+                incident_id = row.get("id")
+                if not isinstance(incident_id, str) or not incident_id:
                     mapper.errors[ErrorKind.MALFORMED_RECORD] += 1
-                    ctx.logger.warning("skipping analytics row #%d: %s", position, exc)
+                    ctx.logger.warning("skipping analytics row #%d: row without id", position)
                     continue
-                if incident is not None:
-                    out[incident.id] = incident
+                if self.settings.urgencies and row.get("urgency") not in self.settings.urgencies:
+                    continue
+                rows[incident_id] = row
             if not more:
-                return out
+                break
             last = page.get("last")
-            if not isinstance(last, str) or not last or last == cursor or not rows:
+            if not isinstance(last, str) or not last or last == cursor or not data:
                 raise CollectorError(
                     ErrorKind.MALFORMED_RESPONSE,
                     "POST /analytics/raw/incidents: more=true without a new cursor",
                 )
             cursor = last
-
-    def _analytics_row(self, row: Mapping[str, Any], mapper: IncidentMapper) -> Incident | None:
-        incident_id = row.get("id")
-        if not isinstance(incident_id, str) or not incident_id:
-            raise SkipRecord("row without id")
-        if self.settings.urgencies and row.get("urgency") not in self.settings.urgencies:
-            return None
-        severity = mapper.severity(incident_id, row.get("priority_name"), row.get("urgency"))
-        first_ack = None
-        seconds = row.get("seconds_to_first_ack")
-        if seconds is not None:
-            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-                raise SkipRecord(f"incident {incident_id}: bad seconds_to_first_ack {seconds!r}")
+        fields = await self._custom_fields(client, ctx, list(rows))
+        out: dict[str, Incident] = {}
+        for incident_id, row in rows.items():
+            severity = mapper.severity(incident_id, row.get("priority_name"), row.get("urgency"))
             try:
-                created = _parse_time(row.get("created_at"), mapper.zone)
-            except (ValueError, TypeError) as exc:
-                raise SkipRecord(f"incident {incident_id}: {exc}") from None
-            if created is not None:
-                first_ack = created + timedelta(seconds=seconds)
-        return mapper.build(incident_id, row.get("created_at"), row.get("resolved_at"),
-                            row.get("status"), severity, first_ack)
+                record = mapper.build(incident_id, row.get("created_at"), row.get("resolved_at"),
+                                      row.get("status"), severity, fields.get(incident_id, {}))
+            except SkipRecord as exc:
+                self._skipped(ctx, mapper, exc, f"analytics incident {incident_id}")
+                continue
+            if record is not None:
+                out[incident_id] = record
+        return out
 
     # -- the run ------------------------------------------------------------------
 

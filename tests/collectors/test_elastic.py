@@ -16,8 +16,9 @@ import respx
 from pydantic import ValidationError
 
 from collectors.base import CollectContext, CollectorError, ErrorKind
-from collectors.elastic import ElasticCollector, ElasticSettings
+from collectors.elastic import ElasticCollector, ElasticSettings, _iso
 from collectors.records import Disposition, RecordKind, Severity
+from exporter.quarters import history_start
 
 ES = "https://es.example.test:9200"
 KB = "https://kibana.example.test:5601"
@@ -44,7 +45,16 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def ctx(state: dict[str, Any] | None = None, now: datetime = NOW) -> CollectContext:
-    return CollectContext("elastic-soc", now, state or {}, logging.getLogger("test.elastic"))
+    """A context as the core builds it: the history starts a quarter and 14 days back."""
+    return CollectContext("elastic-soc", now, state or {}, logging.getLogger("test.elastic"),
+                          history_start=history_start(now))
+
+
+# First and last day of a quarter: the previous quarter (July-September) plus the 14-day
+# margin must be collected on both.
+QUARTER_EDGES = [datetime(2026, 10, 1, 0, 30, tzinfo=UTC),
+                 datetime(2026, 12, 31, 23, 30, tzinfo=UTC)]
+HISTORY_START = "2026-06-17T00:00:00.000Z"
 
 
 def collector(**overrides: Any) -> ElasticCollector:
@@ -177,18 +187,22 @@ def test_reason_map_and_acknowledged_disposition_are_configurable() -> None:
 
 
 @respx.mock
-def test_unknown_reason_is_counted_logged_once_and_kept_undetermined(
+def test_unknown_reason_is_skipped_counted_and_logged_once(
         caplog: pytest.LogCaptureFixture) -> None:
+    """DESIGN 2026-12-02: a closing reason no mapping knows is never guessed undetermined."""
     mock_pit(respx)
     respx.post(f"{ES}/_search").mock(return_value=httpx.Response(200, json=search_page([
         alert_hit(f"a{i}", status="closed", reason="automated_closure",
                   updated="2026-11-01T11:00:00.000Z") for i in range(3)
-    ] + [alert_hit("weird", status="snoozed"), alert_hit("sev", severity="informational")])))
+    ] + [alert_hit("weird", status="snoozed"), alert_hit("sev", severity="informational"),
+         alert_hit("known", status="closed", reason="other",
+                   updated="2026-11-01T11:00:00.000Z")])))
     with caplog.at_level(logging.WARNING):
         result = run(collector())
     by_id = {a.id: a for a in result.siem_alerts}
-    assert {by_id[f"a{i}"].disposition for i in range(3)} == {Disposition.UNDETERMINED}
+    assert set(by_id) == {"sev", "known"}  # a0..a2 (new reason) and weird (new status) skipped
     assert "weird" not in by_id  # unknown status: cannot tell whether it was triaged
+    assert by_id["known"].disposition is Disposition.UNDETERMINED
     assert by_id["sev"].severity is None
     assert result.record_errors[ErrorKind.UNMAPPED_VALUE] == 5
     assert caplog.text.count("'automated_closure'") == 1
@@ -214,6 +228,114 @@ def test_malformed_hits_are_skipped_and_counted(caplog: pytest.LogCaptureFixture
     assert "no-time" in caplog.text and "#2" in caplog.text
 
 
+def test_undetermined_verdicts_count_as_triaged() -> None:
+    """A closed alert carries a verdict, undetermined included: never configurable as
+    untriaged, which would drop it from the signal ratio's denominator."""
+    with pytest.raises(ValidationError, match="reason_map"):
+        settings(reason_map={"other": "untriaged", "false_positive": "false_positive"})
+    with pytest.raises(ValidationError, match="closed_without_reason"):
+        settings(closed_without_reason="untriaged")
+    with respx.mock:
+        mock_pit(respx)
+        respx.post(f"{ES}/_search").mock(return_value=httpx.Response(200, json=search_page([
+            alert_hit("other", status="closed", reason="other",
+                      updated="2026-11-01T10:40:00.000Z"),
+            alert_hit("silent", status="closed", updated="2026-11-01T10:50:00.000Z"),
+        ])))
+        by_id = {a.id: a for a in run(collector()).siem_alerts}
+    created = datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert by_id["other"].disposition is Disposition.UNDETERMINED
+    assert by_id["other"].triaged_at == created + timedelta(minutes=40)
+    assert by_id["silent"].disposition is Disposition.UNDETERMINED
+    assert by_id["silent"].triaged_at == created + timedelta(minutes=50)
+
+
+@respx.mock
+def test_false_positive_and_benign_alerts_yield_no_incidents() -> None:
+    """Elastic alerts never become Incident records, so noise cannot reach MTTD/MTTC."""
+    mock_pit(respx)
+    respx.post(f"{ES}/_search").mock(return_value=httpx.Response(200, json=search_page([
+        alert_hit("fp", status="closed", reason="false_positive",
+                  updated="2026-11-01T11:00:00.000Z"),
+        alert_hit("benign", status="closed", reason="expected_activity",
+                  updated="2026-11-01T11:00:00.000Z"),
+    ])))
+    result = run(collector())
+    assert result.incidents == []
+    assert {a.disposition for a in result.siem_alerts} == {
+        Disposition.FALSE_POSITIVE, Disposition.BENIGN}
+
+
+# --- the window ----------------------------------------------------------------------
+
+
+def _range_server(alerts: list[dict[str, Any]]) -> Callable[[httpx.Request], httpx.Response]:
+    """A fake _search that honours every range filter of the query, one page."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        matched = alerts
+        for clause in body["query"]["bool"]["filter"]:
+            for name, bounds in clause.get("range", {}).items():
+                matched = [a for a in matched if a["_source"].get(name) is not None
+                           and bounds["gte"] <= a["_source"][name]
+                           and ("lt" not in bounds or a["_source"][name] < bounds["lt"])]
+        return httpx.Response(200, json=search_page(matched))
+    return handler
+
+
+@pytest.mark.parametrize("now", QUARTER_EDGES)
+def test_full_pass_reaches_back_to_the_previous_quarter(now: datetime) -> None:
+    """The full pass replaces the stored set: it must hold every alert a published
+    quarter reads, on the first and on the last day of a quarter alike."""
+    alerts = [
+        alert_hit("margin", created="2026-06-20T08:00:00.000Z"),  # in the 14-day margin
+        alert_hit("q3-start", created="2026-07-01T00:00:00.000Z"),
+        alert_hit("too-old", created="2026-06-16T23:59:59.999Z"),
+    ]
+    with respx.mock:
+        mock_pit(respx)
+        search = respx.post(f"{ES}/_search").mock(side_effect=_range_server(alerts))
+        result = run(collector(), ctx(now=now))
+    assert result.complete == frozenset({RecordKind.SIEM_ALERT})
+    assert {a.id for a in result.siem_alerts} == {"margin", "q3-start"}
+    [sent] = bodies(search)
+    assert sent["query"]["bool"]["filter"][-1]["range"]["@timestamp"]["gte"] == HISTORY_START
+
+
+@pytest.mark.parametrize("now", QUARTER_EDGES)
+def test_kibana_slices_and_incremental_runs_start_at_the_history_start(now: datetime) -> None:
+    with respx.mock:
+        route = respx.post(f"{KB}/api/detection_engine/signals/search").mock(
+            side_effect=_kibana_server([], 10))
+        run(kibana_collector(), ctx(now=now))
+        assert bodies(route)[0]["query"]["bool"]["filter"][-1]["range"]["@timestamp"][
+            "gte"] == HISTORY_START
+    c = collector()
+    state = {"watermark": "2026-09-30T23:00:00.000Z", "last_full": _iso(now),
+             "query_key": c._query_key()}
+    with respx.mock:
+        mock_pit(respx)
+        search = respx.post(f"{ES}/_search").mock(
+            return_value=httpx.Response(200, json=search_page([])))
+        assert run(c, ctx(state, now=now)).complete == frozenset()
+    changed = bodies(search)[1]["query"]["bool"]["filter"]
+    assert changed[-1]["range"]["@timestamp"]["gte"] == HISTORY_START  # created_after
+
+
+@pytest.mark.parametrize(("lookback", "start"), [
+    ("30d", HISTORY_START),  # a shorter lookback cannot narrow the window
+    ("400d", "2025-11-26T23:30:00.000Z"),  # a longer one widens it
+])
+def test_configured_lookback_only_widens_the_window(lookback: str, start: str) -> None:
+    with respx.mock:
+        mock_pit(respx)
+        search = respx.post(f"{ES}/_search").mock(
+            return_value=httpx.Response(200, json=search_page([])))
+        run(collector(lookback=lookback), ctx(now=QUARTER_EDGES[1]))
+    assert bodies(search)[0]["query"]["bool"]["filter"][-1]["range"]["@timestamp"][
+        "gte"] == start
+
+
 # --- Elasticsearch paging -----------------------------------------------------------
 
 
@@ -236,7 +358,7 @@ def test_pit_search_after_pages_and_closes_pit() -> None:
     assert "index" not in sent[0]
     filters = sent[0]["query"]["bool"]["filter"]
     assert {"terms": {"kibana.alert.rule.name": ["Suspicious PowerShell"]}} in filters
-    assert filters[-1]["range"]["@timestamp"]["gte"] == "2026-05-27T12:00:00.000Z"
+    assert filters[-1]["range"]["@timestamp"]["gte"] == HISTORY_START
     assert opened.calls[0].request.url.params["keep_alive"] == "300s"
     assert opened.calls[0].request.headers["Authorization"] == f"ApiKey {API_KEY}"
     assert json.loads(closed.calls[0].request.content) == {"id": "pit-4"}
@@ -377,7 +499,7 @@ def test_incremental_run_queries_only_changes_and_remembers_first_change() -> No
         "format": "strict_date_optional_time"}}}
     assert second[-2]["range"]["kibana.alert.workflow_status_updated_at"]["gte"] == (
         "2026-11-23T10:50:00.000Z")
-    assert second[-1]["range"]["@timestamp"]["gte"] == "2026-05-27T12:00:00.000Z"
+    assert second[-1]["range"]["@timestamp"]["gte"] == HISTORY_START
 
 
 @respx.mock

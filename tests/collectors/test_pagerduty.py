@@ -5,6 +5,7 @@ raw incidents endpoint."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -16,12 +17,20 @@ import respx
 from pydantic import ValidationError
 
 from collectors.base import CollectContext, CollectorError, ErrorKind
-from collectors.pagerduty import PagerDutyCollector, PagerDutySettings
+from collectors.pagerduty import PagerDutyCollector, PagerDutySettings, _iso
 from collectors.records import RecordKind, Severity
+from exporter.quarters import history_start
 
 PD = "https://api.pagerduty.com"
 TOKEN = "y_NbAkKc66ryYTWUXYEu"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+# A context whose history is one 30-day window keeps paging tests to one since/until pair.
+ONE_WINDOW = NOW - timedelta(days=30)
+# First and last day of a quarter: the previous quarter (July-September) plus the 14-day
+# margin must be collected on both.
+QUARTER_EDGES = [datetime(2026, 10, 1, 0, 30, tzinfo=UTC),
+                 datetime(2026, 12, 31, 23, 30, tzinfo=UTC)]
+HISTORY_START = "2026-06-17T00:00:00Z"
 
 
 async def _no_sleep(_: float) -> None:
@@ -34,8 +43,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def settings(**overrides: Any) -> PagerDutySettings:
-    data: dict[str, Any] = {"token": {"env": "PD_TEST_TOKEN"}, "lookback": "30d",
-                            "http": {"max_retries": 2}}
+    data: dict[str, Any] = {"token": {"env": "PD_TEST_TOKEN"}, "http": {"max_retries": 2}}
     data.update(overrides)
     return PagerDutySettings.model_validate(data)
 
@@ -44,12 +52,14 @@ def collector(**overrides: Any) -> PagerDutyCollector:
     return PagerDutyCollector("pd-secops", settings(**overrides), sleep=_no_sleep)
 
 
-def ctx() -> CollectContext:
-    return CollectContext("pd-secops", NOW, {}, logging.getLogger("test.pagerduty"))
+def ctx(now: datetime = NOW, history: datetime | None = None) -> CollectContext:
+    """A context as the core builds it (history from the quarters), or a shorter one."""
+    return CollectContext("pd-secops", now, {}, logging.getLogger("test.pagerduty"),
+                          history_start=history or history_start(now))
 
 
-def run(c: PagerDutyCollector):
-    return asyncio.run(c.collect(ctx()))
+def run(c: PagerDutyCollector, context: CollectContext | None = None):
+    return asyncio.run(c.collect(context or ctx()))
 
 
 def incident(incident_id: str, *, created: str = "2026-11-10T08:00:00Z",
@@ -94,11 +104,41 @@ def params_of(route: respx.Route) -> list[httpx.QueryParams]:
     return [call.request.url.params for call in route.calls]
 
 
+def field_value(name: str, value: Any, *, data_type: str = "string",
+                field_type: str = "single_value_fixed") -> dict[str, Any]:
+    """One entry of GET /incidents/{id}/custom_fields/values (CustomFieldsFieldValue)."""
+    return {"id": f"PF{abs(hash(name)) % 10_000:04d}", "type": "field_value", "name": name,
+            "display_name": name.replace("_", " ").title(), "description": None,
+            "data_type": data_type, "field_type": field_type, "value": value}
+
+
+def contained_field(at: str | None) -> dict[str, Any]:
+    return field_value("contained_at", at, data_type="datetime", field_type="single_value")
+
+
+def mock_custom_fields(values: dict[str, list[dict[str, Any]]]) -> respx.Route:
+    """Every incident's field values; incidents not named have only an unset field."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        incident_id = request.url.path.split("/")[2]
+        fields = values.get(incident_id, [])
+        return httpx.Response(200, json={"custom_fields": [
+            field_value("environment", None), *fields]})
+    return respx.get(url__regex=rf"^{PD}/incidents/[A-Z0-9-]+/custom_fields/values$").mock(
+        side_effect=handler)
+
+
+def no_log_entries() -> respx.Route:
+    return respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
+        "log_entries", [])))
+
+
 # --- mapping ------------------------------------------------------------------------
 
 
 @respx.mock
-def test_maps_incidents_with_first_ack_from_log_entries() -> None:
+def test_maps_incidents_and_never_contains_at_the_first_acknowledgement() -> None:
+    """DESIGN 2026-12-02: an acknowledgement is not containment; by default an incident is
+    contained when resolved (an upper bound), and an unresolved one has no containment."""
     incidents = respx.get(f"{PD}/incidents").mock(return_value=httpx.Response(200, json=listing(
         "incidents", [
             incident("PINC001", priority="P1"),
@@ -114,20 +154,20 @@ def test_maps_incidents_with_first_ack_from_log_entries() -> None:
             log_entry("acknowledge_log_entry", "PINC002", "2026-11-10T09:00:00Z", "A2"),
             log_entry("notify_log_entry", "PINC002", "2026-11-10T08:01:00Z", "N1"),
         ], total=5)))
-    result = run(collector(service_ids=["PSVC001"], urgencies=["high", "low"]))
+    result = run(collector(service_ids=["PSVC001"], urgencies=["high", "low"]),
+                 ctx(history=ONE_WINDOW))
     by_id = {i.id: i for i in result.incidents}
     created = datetime(2026, 11, 10, 8, tzinfo=UTC)
     assert by_id["PINC001"].detected_at == created
-    assert by_id["PINC001"].contained_at == created + timedelta(minutes=5)
+    assert by_id["PINC001"].contained_at == created + timedelta(hours=2)  # not the 08:05 ack
     assert by_id["PINC001"].resolved_at == created + timedelta(hours=2)
     assert by_id["PINC001"].severity is Severity.CRITICAL
     assert by_id["PINC001"].started_at is None
     assert by_id["PINC001"].source == "pd-secops"
-    assert by_id["PINC002"].contained_at == created + timedelta(hours=1)
+    assert by_id["PINC002"].contained_at is None  # acknowledged at 09:00, not contained
     assert by_id["PINC002"].resolved_at is None
     assert by_id["PINC002"].severity is Severity.LOW
-    # resolved without an acknowledgement: contained when resolved; priority unknown
-    # to the map falls back to urgency
+    # priority unknown to the map falls back to urgency
     assert by_id["PINC003"].contained_at == datetime(2026, 11, 11, 8, tzinfo=UTC)
     assert by_id["PINC003"].severity is Severity.HIGH
     assert result.complete == frozenset({RecordKind.INCIDENT})
@@ -154,6 +194,96 @@ def test_containment_can_be_resolution_or_none() -> None:
     assert not logs.called  # no log entries needed
     none = run(collector(containment="none", include_resolved_in_window=False))
     assert none.incidents[0].contained_at is None
+    with pytest.raises(ValidationError, match="acknowledgement is not containment"):
+        settings(containment="first_acknowledgement")
+
+
+@respx.mock
+def test_containment_from_a_datetime_custom_field() -> None:
+    """The documented signal a responder or an incident workflow sets; unset, the
+    resolution time (an upper bound) or nothing, as the operator chose."""
+    respx.get(f"{PD}/incidents").mock(return_value=httpx.Response(200, json=listing(
+        "incidents", [incident("PSET"), incident("PUNSET"),
+                      incident("POPEN", status="acknowledged", resolved=None),
+                      incident("PBADTIME")])))
+    no_log_entries()
+    values = mock_custom_fields({
+        "PSET": [contained_field("2026-11-10T08:40:00Z")],
+        "POPEN": [contained_field("2026-11-10T09:15:00Z")],
+        "PUNSET": [contained_field(None)],
+        "PBADTIME": [contained_field("soon")],
+    })
+    result = run(collector(containment="custom_field", containment_field="contained_at"),
+                 ctx(history=ONE_WINDOW))
+    by_id = {i.id: i for i in result.incidents}
+    assert by_id["PSET"].contained_at == datetime(2026, 11, 10, 8, 40, tzinfo=UTC)
+    assert by_id["POPEN"].contained_at == datetime(2026, 11, 10, 9, 15, tzinfo=UTC)
+    assert by_id["PUNSET"].contained_at == datetime(2026, 11, 10, 10, tzinfo=UTC)  # resolved
+    assert "PBADTIME" not in by_id
+    assert result.record_errors[ErrorKind.MALFORMED_RECORD] == 1
+    assert values.call_count == 4  # one request per incident
+    strict = run(collector(containment="custom_field", containment_field="contained_at",
+                           contained_falls_back_to_resolved=False), ctx(history=ONE_WINDOW))
+    assert {i.id: i.contained_at for i in strict.incidents}["PUNSET"] is None
+    with pytest.raises(ValidationError, match="containment_field"):
+        settings(containment="custom_field")
+    with pytest.raises(ValidationError, match="containment_field"):
+        settings(containment_field="contained_at")
+
+
+@respx.mock
+def test_false_positive_and_benign_incidents_yield_no_record(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """DESIGN 2026-12-02: they are no security incidents (out of MTTD, MTTC and counts);
+    a verdict the map does not know is skipped and counted, never guessed."""
+    respx.get(f"{PD}/incidents").mock(return_value=httpx.Response(200, json=listing(
+        "incidents", [incident(i) for i in ("PTP", "PFP", "PBEN", "PNONE", "PNEW1", "PNEW2")])))
+    no_log_entries()
+    verdict = "security_verdict"
+    mock_custom_fields({
+        "PTP": [field_value(verdict, "true_positive")],
+        "PFP": [field_value(verdict, "false_positive"),
+                field_value("false_alarm", True, data_type="boolean", field_type="single_value")],
+        "PBEN": [field_value(verdict, "benign_positive")],
+        "PNONE": [field_value(verdict, None)],
+        "PNEW1": [field_value(verdict, "needs_review")],
+        "PNEW2": [field_value(verdict, {"value": "needs_review"})],  # the schema's wrapping
+    })
+    with caplog.at_level(logging.WARNING):
+        result = run(collector(classification_field=verdict), ctx(history=ONE_WINDOW))
+    assert sorted(i.id for i in result.incidents) == ["PNONE", "PTP"]
+    assert result.record_errors[ErrorKind.UNMAPPED_VALUE] == 2
+    assert caplog.text.count("'needs_review'") == 1
+    assert result.complete == frozenset({RecordKind.INCIDENT})  # the excluded leave the store
+    flagged = run(collector(classification_field="false_alarm",
+                            classification_map={"true": "false_positive", "false": "actionable"}),
+                  ctx(history=ONE_WINDOW))
+    assert sorted(i.id for i in flagged.incidents) == ["PBEN", "PNEW1", "PNEW2", "PNONE", "PTP"]
+
+
+@respx.mock
+def test_a_misspelt_custom_field_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    respx.get(f"{PD}/incidents").mock(return_value=httpx.Response(200, json=listing(
+        "incidents", [incident("P1")])))
+    no_log_entries()
+    mock_custom_fields({"P1": [field_value("security_verdict", "false_positive")]})
+    with caplog.at_level(logging.WARNING):
+        result = run(collector(classification_field="Security Verdict"), ctx(history=ONE_WINDOW))
+    assert [i.id for i in result.incidents] == ["P1"]  # unread: not classified, kept
+    assert "'Security Verdict' is on none of 1 incidents" in caplog.text
+
+
+def test_custom_field_request_failure_fails_the_run() -> None:
+    with respx.mock:
+        respx.get(f"{PD}/incidents").mock(return_value=httpx.Response(200, json=listing(
+            "incidents", [incident(f"P{i}") for i in range(6)])))
+        no_log_entries()
+        respx.get(url__regex=rf"^{PD}/incidents/[A-Z0-9]+/custom_fields/values$").mock(
+            return_value=httpx.Response(403, json={"error": {"message": "Access Denied",
+                                                             "code": 2010}}))
+        with pytest.raises(CollectorError) as err:
+            run(collector(classification_field="security_verdict"), ctx(history=ONE_WINDOW))
+    assert err.value.kind is ErrorKind.PERMISSION
 
 
 @respx.mock
@@ -169,7 +299,7 @@ def test_offset_pagination_follows_more() -> None:
         side_effect=[httpx.Response(200, json=p) for p in pages])
     respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
         "log_entries", [])))
-    result = run(collector(page_limit=2))
+    result = run(collector(page_limit=2), ctx(history=ONE_WINDOW))
     assert sorted(i.id for i in result.incidents) == [f"P{i}" for i in range(5)]
     assert [p["offset"] for p in params_of(route)] == ["0", "2", "4"]
     assert "total" not in params_of(route)[1]
@@ -191,7 +321,7 @@ def test_window_over_the_10k_cap_is_split() -> None:
     respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
         "log_entries", [])))
     result = run(collector(window="30d", containment="resolved",
-                           include_resolved_in_window=True))
+                           include_resolved_in_window=True), ctx(history=ONE_WINDOW))
     windows = [(p["since"], p["until"]) for p in params_of(route)]
     assert windows[0] == ("2026-10-24T12:00:00Z", "2026-11-23T12:00:00Z")
     assert windows[1] == ("2026-10-24T12:00:00Z", "2026-11-08T12:00:00Z")  # 15 days: split
@@ -220,7 +350,7 @@ def test_cap_without_total_splits_too() -> None:
     respx.get(f"{PD}/incidents").mock(side_effect=handler)
     respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
         "log_entries", [])))
-    result = run(collector(page_limit=100))
+    result = run(collector(page_limit=100), ctx(history=ONE_WINDOW))
     assert result.incidents == []
     assert calls["n"] == 100 + 2  # pages up to offset 9,900, then the two halves
 
@@ -231,17 +361,14 @@ def test_incident_created_before_window_but_resolved_inside_counts() -> None:
         "incidents", [])))
     respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
         "log_entries", [log_entry("resolve_log_entry", "POLD001", "2026-11-02T00:00:00Z")])))
-    old = incident("POLD001", created="2026-09-01T00:00:00Z", resolved="2026-11-02T00:00:00Z")
+    old = incident("POLD001", created="2026-05-01T00:00:00Z", resolved="2026-11-02T00:00:00Z")
     one = respx.get(f"{PD}/incidents/POLD001").mock(
         return_value=httpx.Response(200, json={"incident": old}))
-    own_log = respx.get(f"{PD}/incidents/POLD001/log_entries").mock(
-        return_value=httpx.Response(200, json=listing("log_entries", [
-            log_entry("acknowledge_log_entry", "POLD001", "2026-09-01T00:30:00Z")])))
     result = run(collector())
-    assert one.called and own_log.called
+    assert one.called
     [only] = result.incidents
-    assert only.detected_at == datetime(2026, 9, 1, tzinfo=UTC)
-    assert only.contained_at == datetime(2026, 9, 1, 0, 30, tzinfo=UTC)
+    assert only.detected_at == datetime(2026, 5, 1, tzinfo=UTC)
+    assert only.contained_at == datetime(2026, 11, 2, tzinfo=UTC)  # contained when resolved
     assert only.resolved_at == datetime(2026, 11, 2, tzinfo=UTC)
 
 
@@ -294,7 +421,7 @@ def test_unknown_urgency_and_malformed_incidents(caplog: pytest.LogCaptureFixtur
     respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
         "log_entries", [])))
     with caplog.at_level(logging.WARNING):
-        result = run(collector())
+        result = run(collector(), ctx(history=ONE_WINDOW))
     assert sorted(i.id for i in result.incidents) == ["PU1", "PU2"]
     assert all(i.severity is None for i in result.incidents)
     assert result.record_errors[ErrorKind.UNMAPPED_VALUE] == 2
@@ -344,7 +471,7 @@ def test_429_waits_for_ratelimit_reset_or_retry_after() -> None:
     respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
         "log_entries", [])))
     c = PagerDutyCollector("pd-secops", settings(), sleep=sleep)
-    assert [i.id for i in asyncio.run(c.collect(ctx())).incidents] == ["P1"]
+    assert [i.id for i in asyncio.run(c.collect(ctx(history=ONE_WINDOW))).incidents] == ["P1"]
     assert slept == [12.0, 3.0]
 
 
@@ -395,7 +522,7 @@ def analytics_row(incident_id: str, *, created: str = "2026-11-10T08:00:00Z",
 
 
 @respx.mock
-def test_analytics_cursor_pagination_and_seconds_to_first_ack() -> None:
+def test_analytics_cursor_pagination_and_resolution_containment() -> None:
     route = respx.post(f"{PD}/analytics/raw/incidents").mock(side_effect=[
         httpx.Response(200, json={"data": [analytics_row("A1"), analytics_row("A2", ack=None,
                                                                               urgency="low")],
@@ -409,13 +536,13 @@ def test_analytics_cursor_pagination_and_seconds_to_first_ack() -> None:
     by_id = {i.id: i for i in result.incidents}
     assert set(by_id) == {"A1", "A3"}  # A2 is low urgency: out of scope
     created = datetime(2026, 11, 10, 8, tzinfo=UTC)
-    assert by_id["A1"].contained_at == created + timedelta(minutes=10)
+    assert by_id["A1"].contained_at == created + timedelta(hours=1)  # not the ack after 10 min
     assert by_id["A1"].resolved_at == created + timedelta(hours=1)
     assert by_id["A1"].severity is Severity.HIGH
-    assert by_id["A3"].contained_at == created + timedelta(minutes=1)
+    assert by_id["A3"].contained_at is None  # acknowledged after a minute, still open
     sent = [json.loads(c.request.content) for c in route.calls]
     assert "starting_after" not in sent[0] and sent[1]["starting_after"] == "c2"
-    assert sent[0]["filters"] == {"created_at_start": "2026-10-24T12:00:00Z",
+    assert sent[0]["filters"] == {"created_at_start": HISTORY_START,
                                   "created_at_end": "2026-11-23T12:00:00Z",
                                   "team_ids": ["PTEAM01"], "urgency": "high"}
     assert sent[0]["time_zone"] == "Etc/UTC"
@@ -467,14 +594,84 @@ def test_registered_entry_points_load_both_collectors() -> None:
 
 
 @respx.mock
-def test_unknown_status_is_counted_once_and_kept(caplog: pytest.LogCaptureFixture) -> None:
+def test_unknown_status_is_skipped_and_counted_once(caplog: pytest.LogCaptureFixture) -> None:
+    """DESIGN 2026-12-02: PagerDuty may add statuses; one we do not know is never guessed
+    (resolved or not decides MTTC), so the incident is skipped as unmapped_value."""
     respx.get(f"{PD}/incidents").mock(return_value=httpx.Response(200, json=listing(
         "incidents", [incident("PS1", status="snoozed", resolved=None),
-                      incident("PS2", status="snoozed", resolved=None)])))
-    respx.get(f"{PD}/log_entries").mock(return_value=httpx.Response(200, json=listing(
-        "log_entries", [])))
+                      incident("PS2", status="snoozed", resolved=None),
+                      incident("PS3", status="resolved")])))
+    no_log_entries()
     with caplog.at_level(logging.WARNING):
         result = run(collector())
-    assert sorted(i.id for i in result.incidents) == ["PS1", "PS2"]
+    assert [i.id for i in result.incidents] == ["PS3"]
     assert result.record_errors[ErrorKind.UNMAPPED_VALUE] == 2
+    assert not result.record_errors[ErrorKind.MALFORMED_RECORD]
     assert caplog.text.count("'snoozed'") == 1
+
+
+@respx.mock
+def test_analytics_applies_status_classification_and_containment_alike() -> None:
+    respx.post(f"{PD}/analytics/raw/incidents").mock(return_value=httpx.Response(200, json={
+        "data": [analytics_row("A1"), analytics_row("A2"), analytics_row("A3", status="merged"),
+                 analytics_row("A4", ack=30, resolved=None, status="acknowledged")],
+        "first": "c0", "last": "c3", "more": False, "limit": 1000}))
+    mock_custom_fields({"A2": [field_value("security_verdict", "false_positive")]})
+    result = run(collector(api="analytics", classification_field="security_verdict"))
+    by_id = {i.id: i for i in result.incidents}
+    assert set(by_id) == {"A1", "A4"}  # A2 false positive, A3 unknown status
+    assert by_id["A1"].contained_at == datetime(2026, 11, 10, 9, tzinfo=UTC)  # resolved
+    assert by_id["A4"].contained_at is None  # acknowledged after 30 s, not contained
+    assert result.record_errors[ErrorKind.UNMAPPED_VALUE] == 1
+
+
+# --- the window ------------------------------------------------------------------------
+
+
+def _window_server(incidents: list[dict[str, Any]]):
+    """A fake GET /incidents that honours since/until (by created_at), one page."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        since, until = request.url.params["since"], request.url.params["until"]
+        return httpx.Response(200, json=listing("incidents", [
+            i for i in incidents if since <= i["created_at"] < until]))
+    return handler
+
+
+@pytest.mark.parametrize("now", QUARTER_EDGES)
+def test_every_run_reaches_back_to_the_previous_quarter(now: datetime) -> None:
+    """Each run returns the complete set: it must hold every incident a published quarter
+    reads, on the first and on the last day of a quarter alike."""
+    incidents = [incident("PMARGIN", created="2026-06-20T08:00:00Z",
+                          resolved="2026-06-20T10:00:00Z"),
+                 incident("PQ3", created="2026-07-01T00:00:00Z", resolved="2026-07-02T00:00:00Z"),
+                 incident("PTOOOLD", created="2026-06-16T23:59:59Z",
+                          resolved="2026-06-17T01:00:00Z")]
+    with respx.mock:
+        route = respx.get(f"{PD}/incidents").mock(side_effect=_window_server(incidents))
+        no_log_entries()
+        result = run(collector(), ctx(now=now))
+    assert result.complete == frozenset({RecordKind.INCIDENT})
+    assert sorted(i.id for i in result.incidents) == ["PMARGIN", "PQ3"]
+    windows = [(p["since"], p["until"]) for p in params_of(route)]
+    assert windows[0][0] == HISTORY_START
+    assert windows[-1][1] == _iso(now)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))  # no gap
+    with respx.mock:
+        analytics = respx.post(f"{PD}/analytics/raw/incidents").mock(return_value=httpx.Response(
+            200, json={"data": [], "first": None, "last": None, "more": False, "limit": 1000}))
+        run(collector(api="analytics"), ctx(now=now))
+    sent = json.loads(analytics.calls[0].request.content)["filters"]
+    assert sent["created_at_start"] == HISTORY_START
+    assert sent["created_at_end"] == _iso(now)
+
+
+@pytest.mark.parametrize(("lookback", "start"), [
+    ("30d", HISTORY_START),  # a shorter lookback cannot narrow the window
+    ("400d", "2025-11-26T23:30:00Z"),  # a longer one widens it
+])
+def test_configured_lookback_only_widens_the_window(lookback: str, start: str) -> None:
+    with respx.mock:
+        route = respx.get(f"{PD}/incidents").mock(side_effect=_window_server([]))
+        run(collector(lookback=lookback, include_resolved_in_window=False),
+            ctx(now=QUARTER_EDGES[1]))
+    assert params_of(route)[0]["since"] == start

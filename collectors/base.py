@@ -42,6 +42,7 @@ class ErrorKind(StrEnum):
     MALFORMED_RECORD = "malformed_record"  # one record skipped; the run goes on
     UNMAPPED_VALUE = "unmapped_value"  # a new enum value the mapping does not know
     CONFIG = "config"  # a setting that only fails when used (missing file, bad query)
+    STORE = "store"  # the run's records could not be stored (disk full, store replaced)
     INTERNAL = "internal"  # a bug: unexpected exception in the collector
 
 

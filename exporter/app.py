@@ -48,7 +48,7 @@ from exporter.plugins import load_collector_class
 from exporter.publish import prerender
 from exporter.quarters import history_start
 from exporter.snapshot import Snapshot, derived_families, merge_families
-from exporter.store import Store
+from exporter.store import Store, StoreError
 
 log = logging.getLogger("devsecops_exporter")
 RESERVED_PREFIXES = ("devsecops_collector_", "devsecops_maturity_", "devsecops_build",
@@ -246,6 +246,7 @@ class Exporter:
         The history returned is the stored one with those values applied, i.e. what
         the store now holds, so the assessment needs no second read.
         """
+        self.store.check_identity()
         settings = derivation_settings(runtime.loaded)
         collectors = configured_collectors(runtime.loaded)
         history = self.store.quarter_values()
@@ -294,6 +295,9 @@ class Exporter:
         except CollectorError as exc:
             self._failed(name, started, exc.kind, str(exc))
             return False
+        except StoreError as exc:
+            self._failed(name, started, ErrorKind.STORE, str(exc))
+            return False
         except TimeoutError:
             self._failed(name, started, ErrorKind.TIMEOUT,
                          f"run exceeded its timeout of {entry.timeout.total_seconds():.0f}s")
@@ -310,8 +314,7 @@ class Exporter:
                  len(result.repositories), len(result.incidents), len(result.siem_alerts),
                  f", {sum(result.record_errors.values())} records skipped"
                  if result.record_errors else "")
-        self._after_run(rederive=True, succeeded=True)
-        return True
+        return self._after_run(rederive=True, succeeded=True, name=name, started=started)
 
     def _failed(self, name: str, started: float, kind: ErrorKind, message: str | None) -> None:
         if message is not None:
@@ -320,13 +323,34 @@ class Exporter:
         self.health.record_failure(name, time.monotonic() - started, kind)
         self._after_run(rederive=False)
 
-    def _after_run(self, *, rederive: bool, succeeded: bool = False) -> None:
-        """Rebuild; a success makes the exporter ready (a failure on an empty store does not)."""
+    def _after_run(self, *, rederive: bool, succeeded: bool = False, name: str | None = None,
+                   started: float = 0.0) -> bool:
+        """Rebuild; a success makes the exporter ready (a failure on an empty store does not).
+
+        A rebuild that fails after a successful run (the store went away, the worker
+        cannot read it) turns that run into a failure: it must reach the collector's
+        health, not only the scheduler's log.
+        """
         try:
             self.rebuild(rederive=rederive)
-        finally:
-            if succeeded:
-                self._runs_finished.set()
+        except Exception as exc:
+            kind = ErrorKind.STORE if isinstance(exc, StoreError) else ErrorKind.INTERNAL
+            if kind is ErrorKind.STORE:
+                log.error("rebuild failed (store): %s; the previous snapshot stays published",
+                          exc)
+            else:
+                log.exception("rebuild failed; the previous snapshot stays published")
+            if name is not None:
+                self.health.record_failure(name, time.monotonic() - started, kind)
+                try:
+                    self.rebuild(rederive=False)  # publish the failure itself
+                except Exception as again:
+                    log.error("rebuild failed again (%s); the previous snapshot stays",
+                              type(again).__name__)
+            return False
+        if succeeded:
+            self._runs_finished.set()
+        return True
 
     def collect_once(self) -> bool:
         """Run every collector once, in order; True if all succeeded."""

@@ -12,6 +12,7 @@ that a million findings fit in a few tens of MB.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -86,7 +87,7 @@ TABLES = {
 
 
 class StoreError(Exception):
-    """The database cannot be opened or is newer than this version understands."""
+    """The store cannot be opened, read or written (the message names path and cause)."""
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -166,16 +167,53 @@ class Store:
         self.path = str(path)
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._create = migrate
+        self._identity: tuple[int, int] | None = None
+        if self.path != ":memory:" and migrate:
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory of the store {self.path}: "
+                                 f"{exc.strerror}") from None
         if migrate:
             self._migrate()
+        elif self.path != ":memory:" and self.schema_version == 0:
+            # A reader (the derivation worker) never creates a store: an empty one at
+            # the path means the real one was deleted or replaced.
+            raise StoreError(f"the store {self.path} has no schema: it was deleted or "
+                             "replaced while the exporter ran")
+        if self.path != ":memory:":
+            self._identity = self._file_identity()
+
+    def _file_identity(self) -> tuple[int, int]:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            raise StoreError(f"the store {self.path} is gone: it was deleted or moved while "
+                             "the exporter ran; restart the exporter (data since the last "
+                             "backup is lost)") from None
+        return stat.st_dev, stat.st_ino
+
+    def check_identity(self) -> None:
+        """Fail if the file at the path is no longer the one this store opened.
+
+        SQLite keeps writing to an unlinked file, and a new file at the path would be
+        read by the derivation worker: both would lose data silently.
+        """
+        if self._identity is not None and self._file_identity() != self._identity:
+            raise StoreError(f"the store {self.path} was replaced by another file while the "
+                             "exporter ran; restart the exporter to use it")
 
     def _connect(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             try:
-                connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                if self.path == ":memory:" or self._create:
+                    connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                else:
+                    uri = Path(self.path).absolute().as_uri() + "?mode=rw"
+                    connection = sqlite3.connect(uri, timeout=30, isolation_level=None,
+                                                 uri=True)
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
                 connection.execute("PRAGMA foreign_keys=ON")
@@ -192,15 +230,28 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any SQLite failure is a StoreError naming path and cause."""
+        self.check_identity()
         connection = self._connect()
         with self._write_lock:
-            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write to the store {self.path}: {exc}") from None
             try:
                 yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
+                connection.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the original error says more than a failed rollback
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"cannot write to the store {self.path}: {exc} "
+                                     "(nothing of this write was kept; earlier data is "
+                                     "intact)") from None
                 raise
-            connection.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._transaction() as db:

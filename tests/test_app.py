@@ -201,3 +201,21 @@ def test_a_failed_first_run_on_an_empty_store_is_not_ready(tmp_path: Path,
     assert exporter.run_collector("fake1") is True
     assert exporter.ready
     exporter.stop()
+
+
+def test_a_store_deleted_while_serving_fails_runs_visibly(tmp_path: Path,
+                                                         fake_collector) -> None:
+    fake_collector.plan = [CollectionResult(findings=[finding("2026-11-01")])] * 3
+    exporter = make(tmp_path)
+    exporter.use_derivation_worker()
+    try:
+        assert exporter.run_collector("fake1") is True
+        (tmp_path / "s.db").unlink()
+        assert exporter.run_collector("fake1") is False
+        values = samples(exporter)
+        assert values[("devsecops_collector_up", (("collector", "fake1"),))] == 0.0
+        assert values[("devsecops_collector_errors_total",
+                       (("collector", "fake1"), ("kind", "store")))] == 1.0
+        assert not (tmp_path / "s.db").exists()  # the worker made no empty store there
+    finally:
+        exporter.stop()

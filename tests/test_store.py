@@ -87,3 +87,37 @@ def test_quarter_history_roundtrip(tmp_path: Path) -> None:
     assert store.quarter_values() == {"2026-Q3": {("sast_coverage_pct", ()): 45.0},
                                       "2026-Q4": {("x", (("domain", "d"),)): 2.0}}
     assert list(store.quarter_values(["2026-Q4"])) == ["2026-Q4"]
+
+
+# -- the store going away or filling up is a visible failure that loses nothing -------
+
+
+def test_a_full_disk_is_a_clear_store_error_and_keeps_earlier_data(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.apply("c", CollectionResult(findings=[finding("2026-11-01", id="F-1")]), NOW)
+    pages = store._connect().execute("PRAGMA page_count").fetchone()[0]
+    store._connect().execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from here on
+    many = [finding("2026-11-01", id=f"F-{i}") for i in range(2, 5000)]
+    with pytest.raises(StoreError, match=r"cannot write to the store .*s\.db.*full"):
+        store.apply("c", CollectionResult(findings=many), NOW)
+    assert [r[2] for r in store.iter_findings()] == [finding("2026-11-01").opened_at.timestamp()]
+    assert store.collector_state("c").run == 1
+
+
+def test_a_deleted_or_replaced_store_file_fails_writes(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = Store(path)
+    store.apply("c", CollectionResult(findings=[finding("2026-11-01")]), NOW)
+    path.unlink()
+    with pytest.raises(StoreError, match="deleted or moved"):
+        store.apply("c", CollectionResult(findings=[finding("2026-11-02")]), NOW)
+    Store(path).close()  # someone puts a fresh store at the path
+    with pytest.raises(StoreError, match="replaced"):
+        store.apply("c", CollectionResult(findings=[finding("2026-11-02")]), NOW)
+
+
+def test_a_reader_never_creates_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    with pytest.raises(StoreError):
+        Store(path, migrate=False)
+    assert not path.exists()

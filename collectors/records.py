@@ -51,8 +51,9 @@ def _require_utc(name: str, value: datetime | None) -> None:
 def _require_order(earlier_name: str, earlier: datetime | None,
                    later_name: str, later: datetime | None) -> None:
     if earlier is not None and later is not None and later < earlier:
-        raise ValueError(f"{later_name} ({later.isoformat()}) is before "
-                         f"{earlier_name} ({earlier.isoformat()})")
+        # No values in the message: collectors log it, and a timestamp can identify
+        # a person's activity.
+        raise ValueError(f"{later_name} is before {earlier_name}")
 
 
 def _require_id(record_id: str, source: str) -> None:

@@ -9,8 +9,11 @@ one assignment. Rebuilds are serialised so two runs ending together cannot inter
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -132,8 +135,39 @@ def collect_context(loaded: LoadedConfig, name: str, now: datetime,
         history_start=history_start(now, loaded.config.quarters.fiscal_year_start_month))
 
 
+def _watch_parent(parent: int) -> None:
+    """Derivation worker initializer: die with the serving process, even on SIGKILL.
+
+    A spawned worker holds its own end of the task queue's pipe, so it never sees the
+    parent go; without this, every SIGKILL of the exporter leaves it (and
+    multiprocessing's resource tracker, which waits for it) running.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: Linux only
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    if os.getppid() != parent:
+        os._exit(0)  # the parent died before the death signal was armed
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class Cancelled(Exception):
+    """A run cancelled because the exporter is shutting down."""
+
+
 def _run_collect(collector: Collector, ctx: CollectContext, timeout: float,
-                 stats: RequestStats | None = None) -> CollectionResult:
+                 stats: RequestStats | None = None,
+                 register: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None]
+                 | None = None) -> CollectionResult:
     """Run one collection with a timeout on a fresh event loop.
 
     The result is handed out through a holder rather than returned by the coroutine:
@@ -147,9 +181,16 @@ def _run_collect(collector: Collector, ctx: CollectContext, timeout: float,
     async def run() -> None:
         if stats is not None:
             run_request_stats.set(stats)
+        if register is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            register(asyncio.get_running_loop(), task)
         holder.append(await asyncio.wait_for(collector.collect(ctx), timeout))
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except asyncio.CancelledError:
+        raise Cancelled(ctx.name) from None
     return holder[0]
 
 
@@ -192,6 +233,9 @@ class Exporter:
         self._rebuild_lock = threading.Lock()
         self._runs_finished = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
+        self._active: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
+        self._active_lock = threading.Lock()
+        self._stopping = False
         self._derive_pool: ProcessPoolExecutor | None = None
 
     def _warn_unconfigured(self, loaded: LoadedConfig) -> None:
@@ -287,8 +331,10 @@ class Exporter:
         stats = RequestStats()
         try:
             try:
-                result = _run_collect(collector, ctx, entry.timeout.total_seconds(), stats)
+                result = _run_collect(collector, ctx, entry.timeout.total_seconds(), stats,
+                                      lambda loop, task: self._track(name, loop, task))
             finally:
+                self._untrack(name)
                 self.health.record_http(name, stats)
             finished = self.clock()
             self.store.apply(name, result, finished)
@@ -297,6 +343,9 @@ class Exporter:
             return False
         except StoreError as exc:
             self._failed(name, started, ErrorKind.STORE, str(exc))
+            return False
+        except Cancelled:
+            log.warning("collector %s: run cancelled at shutdown; previous data kept", name)
             return False
         except TimeoutError:
             self._failed(name, started, ErrorKind.TIMEOUT,
@@ -366,7 +415,30 @@ class Exporter:
         """Derive in one spawned worker process (not forked: the parent has threads)."""
         if self._derive_pool is None and self.store.path != ":memory:":
             self._derive_pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_watch_parent, initargs=(os.getpid(),))
+
+    def _track(self, name: str, loop: asyncio.AbstractEventLoop,
+               task: asyncio.Task[Any]) -> None:
+        with self._active_lock:
+            self._active[name] = (loop, task)
+            stopping = self._stopping
+        if stopping:
+            loop.call_soon_threadsafe(task.cancel)
+
+    def _untrack(self, name: str) -> None:
+        with self._active_lock:
+            self._active.pop(name, None)
+
+    def cancel_runs(self) -> int:
+        """Cancel every run in flight (each on its own loop); return how many."""
+        with self._active_lock:
+            self._stopping = True
+            active = list(self._active.values())
+        for loop, task in active:
+            with contextlib.suppress(RuntimeError):  # that run's loop has just finished
+                loop.call_soon_threadsafe(task.cancel)
+        return len(active)
 
     def start(self, *, derive_in_worker: bool = True) -> None:
         """Publish what the store already has, then start the schedule.
@@ -438,11 +510,25 @@ class Exporter:
         log.info("configuration reloaded from %s", loaded.path)
         return True, "configuration reloaded"
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Cancel runs in flight, stop the schedule and the worker; False if it took too long.
+
+        A run waiting on a server that never answers is cancelled, not waited for: a
+        SIGTERM ends the process within seconds, whatever the collectors' timeouts.
+        """
+        clean = True
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+            scheduler, self._scheduler = self._scheduler, None
+            cancelled = self.cancel_runs()
+            if cancelled:
+                log.info("cancelling %d collector run(s) in flight", cancelled)
+            done = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True},
+                                    name="scheduler-shutdown", daemon=True)
+            done.start()
+            done.join(timeout)
+            clean = not done.is_alive()
         if self._derive_pool is not None:
-            self._derive_pool.shutdown(wait=True, cancel_futures=True)
+            self._derive_pool.shutdown(wait=clean, cancel_futures=True)
             self._derive_pool = None
         self.store.close()
+        return clean

@@ -19,6 +19,7 @@ from pathlib import Path
 from collectors.redact import install_log_redaction, redact
 from exporter import __version__
 from exporter.config import ConfigError, LoadedConfig, load_config, parse_listen_address
+from exporter.webconfig import duration_seconds, positive_int
 
 DEFAULT_CONFIG = os.environ.get("DEVSECOPS_CONFIG", "config.yaml")
 log = logging.getLogger("devsecops_exporter")
@@ -68,18 +69,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: --web.listen-address: {exc}", file=sys.stderr)
         return 2
-    exporter = _build_exporter(loaded)
+    from exporter.server import ServerLimits
+    from exporter.webconfig import WebConfigError, WebConfigWatcher
+
     try:
-        server = ExporterServer((host, port), exporter, loaded.config.web.telemetry_path)
+        web = WebConfigWatcher(args.web_config_file)
+    except WebConfigError as exc:
+        print(f"error: --web.config.file: {exc}", file=sys.stderr)
+        return 2
+    exporter = _build_exporter(loaded)
+    limits = ServerLimits(max_connections=args.web_max_connections,
+                          header_timeout=args.web_header_timeout,
+                          idle_timeout=args.web_idle_timeout)
+    try:
+        server = ExporterServer((host, port), exporter, loaded.config.web.telemetry_path,
+                                web_config=web, limits=limits,
+                                enable_lifecycle=args.web_enable_lifecycle)
     except OSError as exc:
         print(f"error: cannot listen on {address}: {exc.strerror}", file=sys.stderr)
         return 2
     stop = threading.Event()
 
     def on_hup(signum: int, frame: object) -> None:
-        threading.Thread(target=exporter.reload, name="reload", daemon=True).start()
+        # Through the server, so a SIGHUP and concurrent POSTs share one reload.
+        threading.Thread(target=server.reload, name="reload", daemon=True).start()
 
     def on_term(signum: int, frame: object) -> None:
+        if stop.is_set():  # a second signal: the operator wants out now
+            os._exit(1)
         stop.set()
 
     # Scrape threads need the GIL only briefly, but a derivation holds it in 5 ms
@@ -98,7 +115,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("shutting down")
     server.shutdown()
     server.server_close()
-    exporter.stop()
+    if not exporter.stop(timeout=10.0):
+        log.error("a collector run did not end within 10s of being cancelled; exiting anyway")
+        return 1
+    log.info("stopped")
     return 0
 
 
@@ -243,6 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve = add("serve", "Collect on schedule and serve /metrics.")
     serve.add_argument("--web.listen-address", dest="listen_address", default=None,
                        help="HOST:PORT to listen on (overrides web.listen_address)")
+    serve.add_argument("--web.config.file", dest="web_config_file", default=None,
+                       metavar="FILE",
+                       help="TLS, client certificate and basic auth settings (the Prometheus "
+                            "exporter-toolkit web configuration format)")
+    serve.add_argument("--web.enable-lifecycle", dest="web_enable_lifecycle",
+                       action=argparse.BooleanOptionalAction, default=True,
+                       help="serve POST /-/reload (default: on; SIGHUP works either way)")
+    serve.add_argument("--web.max-connections", dest="web_max_connections",
+                       type=positive_int, default=64, metavar="N",
+                       help="connections served at once (default: 64)")
+    serve.add_argument("--web.header-timeout", dest="web_header_timeout",
+                       type=duration_seconds, default=10.0, metavar="DURATION",
+                       help="time for a request's headers and body to arrive (default: 10s)")
+    serve.add_argument("--web.idle-timeout", dest="web_idle_timeout",
+                       type=duration_seconds, default=30.0, metavar="DURATION",
+                       help="close a keep-alive connection idle this long (default: 30s)")
     serve.add_argument("--log.level", dest="log_level", default=None,
                        choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)

@@ -20,8 +20,11 @@ user-facing version):
    only and cannot be answered 304, so it is re-read every ``gate_refresh`` and on every
    full pass; in between the tiers kept in the state are reused.
 5. Per-repository REST only where nothing else gives the fact: the latest code scanning
-   analysis (``sast.probe``) and, opt-in, recent pull requests' check runs for the
-   security gate cycle time.
+   analysis (``sast.probe``; a "no analysis" answer is remembered until something
+   suggests it changed) and, opt-in, recent pull requests' check runs for the security
+   gate cycle time.
+
+Tokens, rate-limit budgets and retries live in ``collectors/github_api.py``.
 
 Secrets: secret scanning alerts are always listed with ``hide_secret=true`` and no
 field that could carry a secret value is ever read. Tokens are sent per request and
@@ -31,9 +34,7 @@ never logged, stored in the state, or put into an error message.
 from __future__ import annotations
 
 import asyncio
-import base64
 import fnmatch
-import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -44,7 +45,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from collectors.base import (
     CollectContext,
@@ -54,15 +55,21 @@ from collectors.base import (
     ErrorKind,
     SourceGauge,
 )
+from collectors.github_api import (
+    GitHubApi,
+    decode_list,
+    fail,
+    github_rate_limit_hook,
+    make_app_jwt,
+    message_of,
+    require_cryptography,
+)
 from collectors.http import (
-    ApiClient,
     HttpSettings,
     decode_json,
     describe,
     parse_link_header,
-    parse_retry_after,
     parse_timestamp,
-    status_error_kind,
 )
 from collectors.records import Finding, FindingState, RecordKind, Repository, Severity
 from collectors.settings import Duration, PositiveDuration, Secret, StrictModel
@@ -71,8 +78,6 @@ STATE_VERSION = 1
 PER_PAGE = 100
 MAX_PAGES = 5000  # a listing longer than 500,000 items is a pagination loop, not data
 GRAPHQL_BATCH = 100  # GitHub's maximum for nodes(ids:)
-API_VERSION = "2022-11-28"
-USER_AGENT = "devsecops-maturity-exporter"
 
 # Published gauge names (SourceGauge; the core adds the ``collector`` label).
 GAUGE_RATE_LIMIT = "devsecops_github_rate_limit_remaining"
@@ -80,6 +85,8 @@ GAUGE_UNREADABLE = "devsecops_github_settings_unreadable_repositories"
 GAUGE_TIER = "devsecops_github_review_gate_tier_repositories"
 GAUGE_CYCLE = "devsecops_github_security_gate_cycle_seconds"
 GAUGE_CYCLE_SAMPLES = "devsecops_github_security_gate_cycle_samples"
+GAUGE_RETRIES = "devsecops_github_last_run_retries"
+GAUGE_RETRY_WAIT = "devsecops_github_last_run_retry_wait_seconds"
 
 SETTINGS = ("sast", "review_gate", "secret_scanning", "push_protection", "dependency_alerts")
 
@@ -224,9 +231,15 @@ class SastSettings(StrictModel):
         description="an analysis at most this old counts; null: any code scanning alert counts",
     )
     probe: Literal["alerted", "all", "none"] = Field(
-        default="alerted",
-        description="which active repositories get a per-repository analyses call: those "
-        "with code scanning alerts not covered by default setup, all not covered, or none",
+        default="all",
+        description="which active repositories get a per-repository analyses call: all not "
+        "covered by default setup (a repository without analyses is remembered and not "
+        "asked again until it changes), only those with code scanning alerts, or none",
+    )
+    probe_forks: bool = Field(
+        default=False,
+        description="probe forks too; set it when coverage counts forks "
+        "(repositories.include_forks), else forks without alerts are not evaluated",
     )
     workflow_search: list[str] = Field(
         default_factory=list,
@@ -295,320 +308,6 @@ class GitHubSettings(StrictModel):
         return self.api_url + "/graphql"
 
 
-def require_cryptography() -> Any:
-    """Import ``cryptography`` for App JWTs (RS256) or explain what to install."""
-    try:
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import padding
-    except ImportError:
-        raise ValueError(
-            "GitHub App authentication signs an RS256 JWT and needs the 'cryptography' "
-            "package (pip install cryptography); or use tokens instead"
-        ) from None
-    return hashes, serialization, padding
-
-
-# ------------------------------------------------------------------------ transport
-
-
-def github_rate_limit_hook(response: httpx.Response) -> float | None:
-    """Seconds to wait when a 403/429 is one of GitHub's rate limits, else ``None``.
-
-    Primary limit: ``X-RateLimit-Remaining: 0`` (wait until ``X-RateLimit-Reset``).
-    Secondary limits: ``Retry-After`` if given, else GitHub's documented advice of at
-    least one minute when the body says "secondary rate limit".
-    """
-    if response.status_code not in (403, 429):
-        return None
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    if retry_after is not None:
-        return retry_after
-    if response.headers.get("X-RateLimit-Remaining") == "0":
-        try:
-            reset = float(response.headers.get("X-RateLimit-Reset", ""))
-        except ValueError:
-            return 60.0
-        return max(1.0, reset - time.time())
-    body = response.content[:2000].lower()
-    if b"secondary rate limit" in body or b"abuse" in body:
-        return 60.0
-    return None
-
-
-def _message_of(response: httpx.Response) -> str:
-    """GitHub's JSON ``message``, shortened, for error text (never headers or query)."""
-    try:
-        body = json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return ""
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"][:200]
-    return ""
-
-
-def _fail(response: httpx.Response) -> CollectorError:
-    what = describe(response.request.method, response.request.url)
-    hint = _message_of(response)
-    return CollectorError(
-        status_error_kind(response.status_code),
-        f"{what}: HTTP {response.status_code}" + (f" ({hint})" if hint else ""),
-    )
-
-
-def _decode_list(response: httpx.Response) -> list[Any]:
-    body = decode_json(response)
-    if not isinstance(body, list):
-        what = describe(response.request.method, response.request.url)
-        raise CollectorError(ErrorKind.MALFORMED_RESPONSE, f"{what}: expected a JSON array")
-    return body
-
-
-@dataclass
-class _Budget:
-    remaining: int
-    limit: int
-    reset: float
-
-
-class _Credentials:
-    """Hands out an Authorization header per request; tracks each token's budget.
-
-    Tokens are used in order and stuck to while they have budget above the reserve,
-    because GitHub's ETags vary by credential: switching tokens needlessly would turn
-    304s into 200s.
-    """
-
-    def __init__(
-        self,
-        settings: GitHubSettings,
-        client_factory: Callable[[], ApiClient],
-        clock: Callable[[], float],
-        app_cache: dict[str, tuple[str, float]] | None = None,
-    ) -> None:
-        self._static = [t.get_secret_value() for t in settings.tokens]
-        self._app = settings.app
-        self._client_factory = client_factory
-        self._clock = clock
-        # Installation tokens live an hour: the cache is the collector's, shared by runs.
-        self._app_cache = app_cache if app_cache is not None else {}
-        self._lock = asyncio.Lock()
-        self.budgets: dict[tuple[int, str], _Budget] = {}
-
-    @property
-    def count(self) -> int:
-        return len(self._static) if self._static else 1
-
-    async def token(self, index: int) -> str:
-        if self._static:
-            return self._static[index]
-        async with self._lock:
-            cached = self._app_cache.get("token")
-            if cached is None or cached[1] - 300 < self._clock():
-                cached = await self._mint_installation_token()
-                self._app_cache["token"] = cached
-            return cached[0]
-
-    async def _mint_installation_token(self) -> tuple[str, float]:
-        assert self._app is not None
-        jwt = make_app_jwt(self._app.app_id, self._app.private_key, self._clock())
-        client = self._client_factory()
-        try:
-            response = await client.request(
-                "POST",
-                f"app/installations/{self._app.installation_id}/access_tokens",
-                headers={"Authorization": f"Bearer {jwt}"},
-            )
-        finally:
-            await client.aclose()
-        body = decode_json(response)
-        token = body.get("token") if isinstance(body, dict) else None
-        expires = parse_timestamp(body.get("expires_at")) if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise CollectorError(
-                ErrorKind.MALFORMED_RESPONSE, "installation token response has no token"
-            )
-        expiry = expires.timestamp() if expires else self._clock() + 3600
-        return token, expiry
-
-    def pick(self, resource: str, reserve: int) -> tuple[int | None, float]:
-        """The token index to use, or (None, seconds until the earliest reset)."""
-        now = self._clock()
-        earliest = float("inf")
-        for index in range(self.count):
-            budget = self.budgets.get((index, resource))
-            if budget is None or budget.reset <= now or budget.remaining > reserve:
-                return index, 0.0
-            earliest = min(earliest, budget.reset - now)
-        return None, earliest
-
-    def observe(self, index: int, resource: str, response: httpx.Response) -> None:
-        headers = response.headers
-        try:
-            remaining = int(headers["X-RateLimit-Remaining"])
-            limit = int(headers.get("X-RateLimit-Limit", remaining))
-            reset = float(headers.get("X-RateLimit-Reset", self._clock() + 3600))
-        except (KeyError, ValueError):
-            return
-        resource = headers.get("X-RateLimit-Resource", resource)
-        self.budgets[(index, resource)] = _Budget(remaining, limit, reset)
-
-    def forget(self, resource: str, index: int | None = None) -> None:
-        """Drop budgets known to have reset (after waiting for the reset)."""
-        for key in [k for k in self.budgets if k[1] == resource and index in (None, k[0])]:
-            del self.budgets[key]
-
-    def remaining_by_resource(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for (_, resource), budget in self.budgets.items():
-            out[resource] = out.get(resource, 0) + budget.remaining
-        return out
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def make_app_jwt(app_id: int, private_key: SecretStr, now: float) -> str:
-    """An RS256 JWT for GitHub App auth: issued 60 s in the past (clock skew), 9 min life."""
-    try:
-        hashes, serialization, padding = require_cryptography()
-    except ValueError as exc:
-        raise CollectorError(ErrorKind.CONFIG, str(exc)) from None
-    try:
-        key = serialization.load_pem_private_key(
-            private_key.get_secret_value().encode("utf-8"), password=None
-        )
-    except (ValueError, TypeError):
-        raise CollectorError(
-            ErrorKind.CONFIG, "app.private_key is not a readable unencrypted PEM private key"
-        ) from None
-    header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
-    payload = _b64url(
-        json.dumps({"iat": int(now) - 60, "exp": int(now) + 540, "iss": str(app_id)}).encode()
-    )
-    signing_input = f"{header}.{payload}".encode("ascii")
-    try:
-        signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-    except (TypeError, AttributeError):
-        raise CollectorError(ErrorKind.CONFIG, "app.private_key is not an RSA key") from None
-    return f"{header}.{payload}.{_b64url(signature)}"
-
-
-class GitHubApi:
-    """GitHub REST/GraphQL on top of ApiClient: auth, budgets, ETags, secondary limits."""
-
-    def __init__(
-        self,
-        settings: GitHubSettings,
-        *,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.time,
-        app_cache: dict[str, tuple[str, float]] | None = None,
-    ) -> None:
-        self.settings = settings
-        self._sleep = sleep
-        self._clock = clock
-        headers = {
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": API_VERSION,
-            "User-Agent": USER_AGENT,
-        }
-
-        def factory() -> ApiClient:
-            return ApiClient(
-                settings.api_url + "/",
-                settings.http,
-                headers=headers,
-                rate_limit_hook=github_rate_limit_hook,
-                sleep=sleep,
-                transport=transport,
-            )
-
-        self.client = factory()
-        self.credentials = _Credentials(settings, factory, clock, app_cache)
-        self._host = httpx.URL(settings.api_url).host
-        self.not_modified = 0
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-    def same_host(self, url: str) -> bool:
-        """Links are followed only on the API host: a token is never sent elsewhere."""
-        return httpx.URL(url).host in (self._host, "")
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-        etag: str | None = None,
-        resource: str = "core",
-        accept: frozenset[int] = frozenset(),
-    ) -> httpx.Response:
-        """One API call with a token from the pool; 403 rate limits are waited out here
-        too, because ``accept`` may include 403 (to tell "not enabled" from "forbidden")."""
-        attempt = 0
-        while True:
-            index, wait = self.credentials.pick(resource, self.settings.rate_limit_reserve)
-            if index is None:
-                await self._wait_or_fail(wait, f"{resource} budget below the reserve")
-                self.credentials.forget(resource)  # the window has reset meanwhile
-                continue
-            token = await self.credentials.token(index)
-            headers = {"Authorization": f"Bearer {token}"}
-            if etag:
-                headers["If-None-Match"] = etag
-            response = await self.client.request(
-                method, url, params=params, json_body=json_body, headers=headers,
-                accept=accept | {304},
-            )
-            self.credentials.observe(index, resource, response)
-            if response.status_code == 304:
-                self.not_modified += 1
-            if response.status_code in accept and response.status_code in (403, 429):
-                hook_wait = github_rate_limit_hook(response)
-                if hook_wait is not None:
-                    if attempt >= self.settings.http.max_retries:
-                        raise CollectorError(
-                            ErrorKind.RATE_LIMITED,
-                            f"{describe(method, response.request.url)}: HTTP "
-                            f"{response.status_code} rate limited after {attempt + 1} attempts",
-                        )
-                    await self._wait_or_fail(hook_wait, "rate limit")
-                    self.credentials.forget(resource, index)
-                    attempt += 1
-                    continue
-            return response
-
-    async def _wait_or_fail(self, seconds: float, what: str) -> None:
-        budget = self.settings.http.max_retry_wait.total_seconds()
-        if seconds > budget:
-            raise CollectorError(
-                ErrorKind.RATE_LIMITED,
-                f"GitHub {what}: would wait {seconds:.0f}s, over the {budget:.0f}s budget",
-            )
-        await self._sleep(max(0.0, seconds))
-
-    async def graphql(self, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
-        response = await self.request(
-            "POST", self.settings.resolved_graphql_url(),
-            json_body={"query": query, "variables": dict(variables)}, resource="graphql",
-        )
-        body = decode_json(response)
-        if not isinstance(body, dict):
-            raise CollectorError(ErrorKind.MALFORMED_RESPONSE, "GraphQL: expected an object")
-        errors = body.get("errors") or []
-        if body.get("data") is None:
-            types = {e.get("type") for e in errors if isinstance(e, dict)}
-            kind = ErrorKind.RATE_LIMITED if "RATE_LIMITED" in types else ErrorKind.CLIENT
-            first = next((e.get("message") for e in errors if isinstance(e, dict)), "")
-            raise CollectorError(kind, f"GraphQL query failed: {str(first)[:200]}")
-        return body
-
-
 # ------------------------------------------------------------------------- helpers
 
 
@@ -647,6 +346,7 @@ def compact_repository(raw: Mapping[str, Any]) -> dict[str, Any]:
         "fork": bool(raw["fork"]),
         "topics": [str(t) for t in raw.get("topics") or []],
         "default_branch": raw.get("default_branch"),
+        "pushed_at": raw.get("pushed_at"),
         "secret_scanning": _status_of(saa, "secret_scanning"),
         "push_protection": _status_of(saa, "secret_scanning_push_protection"),
         "properties": {
@@ -696,9 +396,20 @@ def tier_from_graphql(node: Mapping[str, Any], unreadable: set[str]) -> int | No
     """Tier from one repository node of GATE_QUERY; ``unreadable`` names fields GraphQL
     refused (FORBIDDEN errors). ``None`` when neither protection view nor the rules could
     be read."""
+    facts = gate_facts_from_graphql(node, unreadable)
+    return None if facts is None else gate_tier(facts)
+
+
+def gate_facts_from_graphql(node: Mapping[str, Any], unreadable: set[str]
+                            ) -> GateFacts | None:
+    """What the default branch enforces, from one GATE_QUERY node; ``None`` if unreadable.
+
+    ``reviews >= 1`` is the required-review share's test: an approving review required
+    by classic protection or any active ruleset, whatever else the tier needs.
+    """
     ref = node.get("defaultBranchRef")
     if ref is None:
-        return None if "defaultBranchRef" in unreadable else 0  # empty repository
+        return None if "defaultBranchRef" in unreadable else GateFacts()  # empty repository
     facts = GateFacts()
     classic = ref.get("branchProtectionRule")
     update_rule = ref.get("refUpdateRule")
@@ -748,7 +459,7 @@ def tier_from_graphql(node: Mapping[str, Any], unreadable: set[str]) -> int | No
             )
             if bypass == 0:
                 facts.admin_enforced = True
-    return gate_tier(facts)
+    return facts
 
 
 def _graphql_unreadable(errors: list[Any]) -> dict[int, set[str]]:
@@ -783,8 +494,10 @@ class _OrgRun:
     secret_repos: set[str] = field(default_factory=set)
     code_tools: dict[str, set[str]] = field(default_factory=dict)
     tiers: dict[str, int | None] = field(default_factory=dict)
+    reviews: dict[str, bool | None] = field(default_factory=dict)  # required_review
     sast_tools: dict[str, set[str]] = field(default_factory=dict)
     sast_unknown: set[str] = field(default_factory=set)
+    sast_skipped: set[str] = field(default_factory=set)  # forks not probed: not evaluated
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -849,6 +562,7 @@ class GitHubCollector(Collector):
         api = self._api()
         self.last_api = api
         complete_findings = full
+        not_evaluated: set[str] = set()
         try:
             for org in settings.organizations:
                 org_old = (old.get("orgs") or {}).get(org, {})
@@ -858,6 +572,7 @@ class GitHubCollector(Collector):
                     errors=result.record_errors,
                 )
                 new_state["orgs"][org] = org_new
+                not_evaluated |= run.sast_skipped
                 result.repositories.extend(self._repositories(ctx, run, result))
                 result.findings.extend(run.findings)
                 # Findings are the complete set only when every listing was read: a
@@ -874,11 +589,14 @@ class GitHubCollector(Collector):
             kinds.add(RecordKind.FINDING)
         result.complete = frozenset(kinds)
         result.state = new_state
-        result.gauges.extend(self._gauges(api, result.repositories))
+        result.gauges.extend(self._gauges(api, result.repositories, not_evaluated))
+        retries = {k: v for k, v in api.retry_counts().items() if v}
         ctx.logger.info(
-            "%s pass: %d repositories, %d findings, %d requests (%d answered 304)",
+            "%s pass: %d repositories, %d findings, %d requests (%d answered 304, %d not "
+            "sent: state unchanged), retries %s, %.0fs waited",
             "full" if full else "incremental", len(result.repositories), len(result.findings),
-            api.client.stats.requests, api.not_modified,
+            api.client.stats.requests, api.not_modified, api.cache_hits, retries or "none",
+            api.total_waited_seconds(),
         )
         return result
 
@@ -921,7 +639,7 @@ class GitHubCollector(Collector):
         active = [r for r in run.repos if not r["archived"]]
         await _gather(
             self._gates(ctx, api, run, active, old, new, refresh_gates),
-            self._sast(ctx, api, run, active, cache_old, new["cache"]),
+            self._sast(ctx, api, run, active, old, new, full),
         )
         return run
 
@@ -974,7 +692,7 @@ class GitHubCollector(Collector):
             )
             if response.status_code in accept:
                 if pages > 1:
-                    raise _fail(response)
+                    raise fail(response)
                 return out, response
             if response.status_code == 304 and cached is not None:
                 items, link_next = cached["items"], cached.get("next")
@@ -984,7 +702,7 @@ class GitHubCollector(Collector):
                 )
             else:
                 try:
-                    items = transform(_decode_list(response))
+                    items = transform(decode_list(response))
                 except (KeyError, TypeError, AttributeError):
                     raise CollectorError(
                         ErrorKind.MALFORMED_RESPONSE,
@@ -1037,17 +755,17 @@ class GitHubCollector(Collector):
             "GitHub %s: HTTP %d (%s): the token lacks a permission (GitHub answers 404 "
             "where it hides a resource); it needs %s. Reported once; what this gives is "
             "published as unreadable and findings are not treated as complete.",
-            what, response.status_code, _message_of(response) or "no message", needed,
+            what, response.status_code, message_of(response) or "no message", needed,
         )
 
     def _feature_from(
         self, ctx: CollectContext, response: httpx.Response, what: str, key: str
     ) -> Feature:
-        message = _message_of(response).lower()
+        message = message_of(response).lower()
         if any(marker in message for marker in _NOT_ENABLED_MARKERS):
             if f"not-enabled:{key}" not in self._reported:
                 self._reported.add(f"not-enabled:{key}")
-                ctx.logger.info("GitHub %s: not enabled (%s)", what, _message_of(response))
+                ctx.logger.info("GitHub %s: not enabled (%s)", what, message_of(response))
             return Feature.NOT_ENABLED
         self._report_once(ctx, key, response, what)
         return Feature.UNREADABLE
@@ -1144,14 +862,14 @@ class GitHubCollector(Collector):
             )
             if response.status_code in (403, 404):
                 if pages > 1:
-                    raise _fail(response)
+                    raise fail(response)
                 run.features[listing] = self._feature_from(
                     ctx, response, f"{listing}:{run.org}", f"{listing}:{run.org}"
                 )
                 return
             if response.status_code == 304:
                 break  # nothing changed since the last run
-            items = _decode_list(response)
+            items = decode_list(response)
             if pages == 1:
                 new["first_page_etags"][listing] = response.headers.get("ETag")
             stop = False
@@ -1369,12 +1087,14 @@ class GitHubCollector(Collector):
         old: Mapping[str, Any], new: dict[str, Any], refresh: bool,
     ) -> None:
         kept = old.get("tiers") or {}
+        kept_reviews = old.get("required_review") or {}
         todo = [r for r in active if r.get("node_id")]
         if not refresh:
             missing = [r for r in todo if r["full_name"] not in kept]
             for repo in todo:
                 if repo["full_name"] in kept:
                     run.tiers[repo["full_name"]] = kept[repo["full_name"]]
+                    run.reviews[repo["full_name"]] = kept_reviews.get(repo["full_name"])
             todo = missing
 
         async def batch(repos: list[dict[str, Any]]) -> None:
@@ -1395,12 +1115,17 @@ class GitHubCollector(Collector):
                 if not isinstance(node, dict):
                     run.tiers[repo["full_name"]] = None
                     continue
-                run.tiers[repo["full_name"]] = tier_from_graphql(node, refused.get(index, set()))
+                facts = gate_facts_from_graphql(node, refused.get(index, set()))
+                run.tiers[repo["full_name"]] = None if facts is None else gate_tier(facts)
+                run.reviews[repo["full_name"]] = None if facts is None else facts.reviews >= 1
 
         await _gather(*(batch(todo[i:i + GRAPHQL_BATCH])
                         for i in range(0, len(todo), GRAPHQL_BATCH)))
         new["tiers"] = {name: run.tiers.get(name) for name in (r["full_name"] for r in active)
                         if name in run.tiers}
+        new["required_review"] = {name: run.reviews.get(name)
+                                  for name in (r["full_name"] for r in active)
+                                  if name in run.reviews}
 
     def _report_once_text(self, ctx: CollectContext, key: str, text: str) -> None:
         if key not in self._reported:
@@ -1409,11 +1134,21 @@ class GitHubCollector(Collector):
 
     async def _sast(
         self, ctx: CollectContext, api: GitHubApi, run: _OrgRun, active: list[dict[str, Any]],
-        cache_old: Mapping[str, Any], cache_new: dict[str, Any],
+        old: Mapping[str, Any], new: dict[str, Any], full: bool,
     ) -> None:
-        """Which active repositories count as SAST-covered, and by what."""
+        """Which active repositories count as SAST-covered, and by what.
+
+        Most repositories have no code scanning analysis at all, and GitHub answers those
+        404 (or 403 "not enabled") without an ETag, so they can never be a 304. That
+        answer is remembered in the state (``no_analysis``) with what it depended on, and
+        the repository is not asked again until the next full pass, a push (its
+        ``pushed_at``), a change of its code security configuration, or a code scanning
+        alert of a counted tool on it.
+        """
         sast = self.settings.sast
         wanted = sast.code_scanning_tools
+        cache_old = old.get("cache") or {}
+        cache_new = new["cache"]
         for repo in active:
             name = repo["full_name"]
             tools = run.sast_tools.setdefault(name, set())
@@ -1421,6 +1156,9 @@ class GitHubCollector(Collector):
                 tools.add("CodeQL (default setup)")
         if sast.workflow_search:
             await self._workflow_search(ctx, api, run, active)
+        remembered = {} if full else (old.get("no_analysis") or {})
+        no_analysis: dict[str, dict[str, Any]] = {}
+        new["no_analysis"] = no_analysis
         probe: list[dict[str, Any]] = []
         for repo in active:
             name = repo["full_name"]
@@ -1430,8 +1168,17 @@ class GitHubCollector(Collector):
                     if not wanted or _match_any(t, wanted)}
             if sast.analysis_max_age is None:
                 run.sast_tools[name] |= seen
-            elif sast.probe == "all" or (sast.probe == "alerted" and seen):
-                probe.append(repo)
+                continue
+            if sast.probe == "none" or (sast.probe == "alerted" and not seen):
+                continue
+            if repo["fork"] and not sast.probe_forks and not seen:
+                run.sast_skipped.add(name)
+                continue
+            if not seen and remembered.get(name) == self._no_analysis_key(run, repo):
+                no_analysis[name] = remembered[name]
+                api.cache_hits += 1
+                continue
+            probe.append(repo)
         cutoff = ctx.now - sast.analysis_max_age if sast.analysis_max_age else None
 
         async def latest_analysis(repo: dict[str, Any]) -> None:
@@ -1445,6 +1192,8 @@ class GitHubCollector(Collector):
                                              f"analyses:{run.org}")
                 if feature is Feature.UNREADABLE:
                     run.sast_unknown.add(name)
+                else:
+                    no_analysis[name] = self._no_analysis_key(run, repo)
                 return
             for analysis in items:
                 tool = str((analysis.get("tool") or {}).get("name") or "")
@@ -1458,12 +1207,19 @@ class GitHubCollector(Collector):
         code_feature = run.features.get("code_scanning", Feature.UNREADABLE)
         for repo in active:
             name = repo["full_name"]
-            if run.sast_tools[name]:
+            if run.sast_tools[name] or name in run.sast_skipped:
                 continue
             if code_feature in (Feature.UNREADABLE, Feature.SKIPPED) and (
                 run.config_feature is not Feature.READ
             ):
                 run.sast_unknown.add(name)
+
+    @staticmethod
+    def _no_analysis_key(run: _OrgRun, repo: Mapping[str, Any]) -> dict[str, Any]:
+        """What a remembered "no analysis" depends on: a push, or the repository's code
+        security configuration (JSON-shaped, as it is kept in the state)."""
+        conf = run.config_settings.get(repo["full_name"])
+        return {"pushed_at": repo.get("pushed_at"), "configuration": dict(conf) if conf else None}
 
     async def _paged_first(
         self, api: GitHubApi, url: str, params: Mapping[str, Any],
@@ -1481,7 +1237,7 @@ class GitHubCollector(Collector):
         if response.status_code == 304 and cached:
             items = cached["items"]
         else:
-            raw = _decode_list(response)
+            raw = decode_list(response)
             items = [
                 {"tool": {"name": (a.get("tool") or {}).get("name")},
                  "created_at": a.get("created_at")}
@@ -1551,7 +1307,7 @@ class GitHubCollector(Collector):
                 deps = False
             tools = tuple(sorted(run.sast_tools.get(name, set())))
             sast_enabled: bool | None = None
-            if not repo["archived"]:
+            if not repo["archived"] and name not in run.sast_skipped:
                 sast_enabled = True if tools else (None if name in run.sast_unknown else False)
             try:
                 out.append(Repository(
@@ -1563,6 +1319,7 @@ class GitHubCollector(Collector):
                     sast_enabled=sast_enabled,
                     sast_tools=tools,
                     review_gate_tier=run.tiers.get(name),
+                    required_review=run.reviews.get(name),
                     secret_scanning=secret,
                     push_protection=push,
                     dependency_alerts=deps,
@@ -1573,7 +1330,9 @@ class GitHubCollector(Collector):
                 ctx.logger.warning("skipping repository %s: %s", name, exc)
         return out
 
-    def _gauges(self, api: GitHubApi, repos: list[Repository]) -> list[SourceGauge]:
+    def _gauges(
+        self, api: GitHubApi, repos: list[Repository], not_evaluated: set[str]
+    ) -> list[SourceGauge]:
         gauges = [
             SourceGauge(
                 GAUGE_RATE_LIMIT,
@@ -1585,7 +1344,7 @@ class GitHubCollector(Collector):
         ]
         active = [r for r in repos if not r.archived]
         unreadable = {
-            "sast": sum(r.sast_enabled is None for r in active),
+            "sast": sum(r.sast_enabled is None and r.name not in not_evaluated for r in active),
             "review_gate": sum(r.review_gate_tier is None for r in active),
             "secret_scanning": sum(r.secret_scanning is None for r in active),
             "push_protection": sum(r.push_protection is None for r in active),
@@ -1609,6 +1368,23 @@ class GitHubCollector(Collector):
             )
             for tier in range(6)
         )
+        gauges.extend(
+            SourceGauge(
+                GAUGE_RETRIES,
+                "Requests retried in the last collection run, by why: transient (5xx, "
+                "timeout, network), rate_limit (secondary limit or 429 waited out), "
+                "token_exhausted (a token's budget was spent; the request moved to the next "
+                "token), reset_wait (every token at its reserve; waited for the reset)",
+                float(count), (("kind", kind),),
+            )
+            for kind, count in api.retry_counts().items()
+        )
+        gauges.append(SourceGauge(
+            GAUGE_RETRY_WAIT,
+            "Seconds the last collection run spent waiting before retries (backoff and "
+            "rate-limit waits)",
+            api.total_waited_seconds(),
+        ))
         return gauges
 
     # ---------------------------------------------------------- cycle time
@@ -1640,7 +1416,7 @@ class GitHubCollector(Collector):
                 shas = cached["items"]
             else:
                 shas = [
-                    p["head"]["sha"] for p in _decode_list(response)
+                    p["head"]["sha"] for p in decode_list(response)
                     if isinstance(p, dict) and p.get("merged_at")
                 ][: conf.pull_requests]
             if response.headers.get("ETag"):
@@ -1733,6 +1509,7 @@ __all__ = [
     "GitHubCollector",
     "GitHubSettings",
     "compact_repository",
+    "gate_facts_from_graphql",
     "gate_tier",
     "github_rate_limit_hook",
     "make_app_jwt",

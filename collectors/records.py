@@ -124,6 +124,7 @@ class Repository:
     push_protection: bool | None = None
     dependency_alerts: bool | None = None
     topics: tuple[str, ...] = ()
+    required_review: bool | None = None
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)

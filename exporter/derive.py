@@ -32,8 +32,8 @@ _OPEN = STATE_CODES["open"]
 _UNTRIAGED = DISPOSITION_CODES["untriaged"]
 _ACTIONABLE = DISPOSITION_CODES["actionable"]
 DISPOSITIONS_BY_CODE = {code: name for name, code in DISPOSITION_CODES.items()}
-COVERAGE_SETTINGS = ("sast", "review_gate", "secret_scanning", "push_protection",
-                     "dependency_alerts")
+COVERAGE_SETTINGS = ("sast", "review_gate", "required_review", "secret_scanning",
+                     "push_protection", "dependency_alerts")
 REVIEW_GATE_MIN_TIER = 2  # a required pull-request review: the "security gate" bar
 
 Labels = tuple[tuple[str, str], ...]
@@ -198,7 +198,7 @@ def derive_repositories(rows: Iterable[tuple[Any, ...]],
     tiers = [0] * 6
     tier_known = 0
     seen_any = False
-    for (name, archived, fork, sast, tier, secret, push, dependency) in rows:
+    for (name, archived, fork, sast, tier, secret, push, dependency, review) in rows:
         seen_any = True
         if archived:
             counts["archived"] += 1
@@ -211,7 +211,11 @@ def derive_repositories(rows: Iterable[tuple[Any, ...]],
             continue
         counts["active"] += 1
         gate = None if tier is None else int(tier >= REVIEW_GATE_MIN_TIER)
-        for setting, value in zip(COVERAGE_SETTINGS, (sast, gate, secret, push, dependency),
+        # Tier 2 and above include a required review by definition; below, only the
+        # source's own answer says whether a review is required.
+        required = review if review is not None else (1 if gate else None)
+        for setting, value in zip(COVERAGE_SETTINGS,
+                                  (sast, gate, required, secret, push, dependency),
                                   strict=True):
             if value is not None:
                 known[setting] += 1

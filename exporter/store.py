@@ -75,6 +75,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (quarter, metric, labels)
     ) WITHOUT ROWID;
     """,
+    # 1 -> 2: at least one approving review required by any active protection or ruleset
+    # (unknown on rows written before: NULL).
+    """
+    ALTER TABLE repositories ADD COLUMN required_review INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -113,7 +118,7 @@ def _repository_row(r: Any, collector: str, run: int) -> tuple[Any, ...]:
     return (r.source, r.id, collector, run, r.name, int(r.archived), int(r.fork),
             _flag(r.sast_enabled), " ".join(r.sast_tools) or None, r.review_gate_tier,
             _flag(r.secret_scanning), _flag(r.push_protection), _flag(r.dependency_alerts),
-            " ".join(r.topics) or None)
+            " ".join(r.topics) or None, _flag(r.required_review))
 
 
 def _incident_row(r: Any, collector: str, run: int) -> tuple[Any, ...]:
@@ -134,7 +139,7 @@ _ROW_BUILDERS = {
     RecordKind.SIEM_ALERT: _siem_alert_row,
 }
 _COLUMN_COUNTS = {
-    RecordKind.FINDING: 13, RecordKind.REPOSITORY: 14,
+    RecordKind.FINDING: 13, RecordKind.REPOSITORY: 15,
     RecordKind.INCIDENT: 10, RecordKind.SIEM_ALERT: 9,
 }
 
@@ -142,7 +147,7 @@ _COLUMN_COUNTS = {
 FINDING_COLUMNS = "severity, state, opened_at, resolved_at, disclosed_at"
 REPOSITORY_COLUMNS = (
     "name, archived, fork, sast_enabled, review_gate_tier, secret_scanning, "
-    "push_protection, dependency_alerts"
+    "push_protection, dependency_alerts, required_review"
 )
 INCIDENT_COLUMNS = "started_at, detected_at, contained_at, resolved_at, postmortem"
 SIEM_ALERT_COLUMNS = "created_at, triaged_at, disposition"

@@ -153,6 +153,21 @@ def test_sast_coverage_over_active_repositories() -> None:
     assert derived.by_quarter[Q3].get("sast_coverage_pct") is None
 
 
+def test_required_review_share_beside_the_stricter_review_gate() -> None:
+    """A required review with force pushes allowed is reviewed but not gated."""
+    derived = derive_records(repositories=[
+        repo("gated", review_gate_tier=2),  # tier 2 includes a required review
+        repo("reviewed", review_gate_tier=0, required_review=True),  # force pushes allowed
+        repo("open", review_gate_tier=0, required_review=False),
+        repo("old-state", review_gate_tier=1),  # review not read: unknown, not "no"
+    ])
+    q4 = derived.by_quarter[Q4]
+    assert q4.get("devsecops_repository_coverage_ratio", setting="review_gate") == \
+        pytest.approx(1 / 4)
+    assert q4.get("devsecops_repository_coverage_ratio", setting="required_review") == \
+        pytest.approx(2 / 3)
+
+
 def test_forks_and_exclusions_follow_config() -> None:
     settings = DerivationSettings(sla_days=SETTINGS.sla_days, include_forks=True,
                                   exclude_patterns=("^sandbox-",))

@@ -121,3 +121,23 @@ def test_a_reader_never_creates_a_store(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         Store(path, migrate=False)
     assert not path.exists()
+
+
+def test_a_store_of_the_previous_schema_migrates_forward_keeping_its_rows(
+        tmp_path: Path) -> None:
+    from exporter.store import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("INSERT INTO repositories VALUES ('gh', 'acme/api', 'github', 3, 'api', 0, 0, "
+               "1, 'CodeQL', 3, 1, 0, 1, NULL)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.schema_version == SCHEMA_VERSION
+    assert list(store.iter_repositories()) == [("api", 0, 0, 1, 3, 1, 0, 1, None)]
+    store.apply("github", CollectionResult(repositories=[repo("api", required_review=True)]),
+                NOW)
+    assert [r[-1] for r in store.iter_repositories()][-1] == 1

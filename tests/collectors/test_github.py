@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,8 @@ import respx
 from collectors.base import CollectContext, CollectionResult, CollectorError, ErrorKind
 from collectors.github import (
     GAUGE_RATE_LIMIT,
+    GAUGE_RETRIES,
+    GAUGE_RETRY_WAIT,
     GAUGE_TIER,
     GAUGE_UNREADABLE,
     GitHubCollector,
@@ -107,6 +110,7 @@ class Server:
         }
         self.analyses = {f"{ORG}/web": [b.code_scanning_analysis(
             300, f"{ORG}/web", tool="Semgrep", created_at="2026-11-20T00:00:00Z")]}
+        self.analysis_errors: dict[str, tuple[int, str]] = {}  # other than 404 no analysis
         self.gates: dict[str, dict] = {
             b.repo_node_id(1): b.gate_node(b.repo_node_id(1), f"{ORG}/api",
                                            protection=b.classic_protection(
@@ -122,7 +126,10 @@ class Server:
         }
         self.requests: list[httpx.Request] = []
         self.start_budget = 4000
-        self.remaining: dict[str, int] = {}  # per Authorization header, like GitHub
+        # Per Authorization header and resource, like GitHub; at 0 a request is refused.
+        self.remaining: dict[tuple[str, str], int] = {}
+        self.reset = 1800000000
+        self.refused = 0  # primary-limit 403s answered
 
     # -- helpers
     def _page(self, request: httpx.Request, items: list, cursor: bool) -> httpx.Response:
@@ -146,17 +153,26 @@ class Server:
     def _json(self, request: httpx.Request, body: Any, headers: dict | None = None,
               status: int = 200) -> httpx.Response:
         content = json.dumps(body).encode()
-        etag = 'W/"' + hashlib.sha256(content + str(request.url).encode()).hexdigest() + '"'
-        resource = "graphql" if request.url.path == "/graphql" else "core"
         who = request.headers.get("Authorization", "")
-        left = self.remaining.setdefault(who, self.start_budget)
-        rate = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": str(left),
-                "X-RateLimit-Reset": "1800000000", "X-RateLimit-Resource": resource}
-        if request.headers.get("If-None-Match") == etag:
-            return httpx.Response(304, headers={"ETag": etag, **rate})
-        self.remaining[who] = left - 1
+        # ETags vary with the credential on GitHub.
+        etag = 'W/"' + hashlib.sha256(
+            content + str(request.url).encode() + who.encode()).hexdigest() + '"'
+        resource = "graphql" if request.url.path == "/graphql" else "core"
+        left = self.remaining.setdefault((who, resource), self.start_budget)
+        if left <= 0:
+            self.refused += 1
+            spent = b.rate_limit_headers(0, self.reset, resource=resource)
+            if resource == "graphql":  # GraphQL answers 200 with a RATE_LIMITED error
+                return httpx.Response(200, json=b.graphql_rate_limited(), headers=spent)
+            return httpx.Response(403, json=b.rate_limit_error(), headers=spent)
+        if request.headers.get("If-None-Match") == etag:  # a 304 costs no budget
+            return httpx.Response(304, headers={
+                "ETag": etag, **b.rate_limit_headers(left, self.reset, resource=resource)})
+        self.remaining[(who, resource)] = left - 1
         return httpx.Response(status, content=content, headers={
-            "Content-Type": "application/json; charset=utf-8", "ETag": etag, **rate,
+            "Content-Type": "application/json; charset=utf-8",
+            **({"ETag": etag} if status == 200 else {}),  # GitHub sends no ETag on a 404
+            **b.rate_limit_headers(left - 1, self.reset, resource=resource),
             **(headers or {})})
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -182,6 +198,9 @@ class Server:
             full = path[len("/repos/"):-len("/code-scanning/analyses")]
             if full in self.analyses:
                 return self._page(request, self.analyses[full], cursor=False)
+            if full in self.analysis_errors:
+                status, message = self.analysis_errors[full]
+                return self._json(request, b.error_body(message, str(status)), status=status)
             return self._json(request, b.error_body("no analysis found", "404"), status=404)
         return self._json(request, b.error_body("Not Found", "404"), status=404)
 
@@ -216,12 +235,32 @@ def run(collector: GitHubCollector, state: dict | None = None,
     return asyncio.run(collector.collect(ctx))
 
 
-def serve(server: Server, before: Callable[[respx.MockRouter], None] | None = None):
+def serve(server: Server, before: Callable[[respx.MockRouter], None] | None = None,
+          handler: Callable[[httpx.Request], Any] | None = None):
     router = respx.mock(assert_all_called=False)
     if before is not None:
         before(router)
-    router.route(host="api.github.com").mock(side_effect=server.handle)
+    router.route(host="api.github.com").mock(side_effect=handler or server.handle)
     return router
+
+
+class Latency:
+    """An async side effect in front of ``server``: GitHub counts a request when it
+    receives it and the answer arrives a moment later, so requests really overlap."""
+
+    def __init__(self, server: Server, seconds: float = 0.002) -> None:
+        self.server, self.seconds = server, seconds
+        self.in_flight = self.peak = 0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        response = self.server.handle(request)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.in_flight -= 1
+        return response
 
 
 def by_id(result: CollectionResult) -> dict[str, Any]:
@@ -261,7 +300,8 @@ def test_full_pass_returns_repositories_and_findings(monkeypatch, caplog) -> Non
     # (no security_and_analysis, not in a configuration) ... except Dependabot alerts seen.
     assert (web.secret_scanning, web.push_protection, web.dependency_alerts) == (True, None, True)
     assert old.archived and old.sast_enabled is None and old.review_gate_tier is None
-    assert fork.fork and fork.sast_enabled is False and fork.review_gate_tier == 0
+    # Forks are not probed by default (coverage leaves them out): not evaluated.
+    assert fork.fork and fork.sast_enabled is None and fork.review_gate_tier == 0
     assert (fork.secret_scanning, fork.push_protection, fork.dependency_alerts) == (
         False, False, None)
 
@@ -512,6 +552,9 @@ def test_retry_after_429_then_success(monkeypatch) -> None:
     with serve(server, lambda r: r.get(f"{API}/orgs/{ORG}/repos").mock(side_effect=flaky)):
         result = run(collector)
     assert sleeps == [3.0] and len(result.repositories) == 4
+    assert gauge(result, GAUGE_RETRIES, kind="rate_limit") == 1.0
+    assert gauge(result, GAUGE_RETRIES, kind="transient") == 0.0
+    assert gauge(result, GAUGE_RETRY_WAIT) == 3.0
 
 
 @pytest.mark.parametrize(("headers", "body", "expected_wait"), [
@@ -635,7 +678,7 @@ def test_bad_records_are_skipped_and_counted(monkeypatch, caplog) -> None:
 def test_low_budget_switches_to_the_next_token(monkeypatch) -> None:
     monkeypatch.setenv("GH_TEST_TOKEN_2", "ghp_SECONDTOKEN")
     server = Server()
-    server.remaining[f"Bearer {TOKEN}"] = 120  # token 1 reaches the reserve soon
+    server.remaining[(f"Bearer {TOKEN}", "core")] = 120  # token 1 reaches the reserve soon
     settings = make_settings(
         monkeypatch, tokens=[{"env": "GH_TEST_TOKEN"}, {"env": "GH_TEST_TOKEN_2"}],
         rate_limit_reserve=118)
@@ -655,6 +698,81 @@ def test_budget_below_reserve_with_far_reset_fails_rate_limited(monkeypatch) -> 
         run(collector)
     assert caught.value.kind is ErrorKind.RATE_LIMITED
     assert "reserve" in str(caught.value)
+
+
+SECOND = "ghp_SECONDTOKEN"
+
+
+def two_tokens(monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> GitHubSettings:
+    monkeypatch.setenv("GH_TEST_TOKEN_2", SECOND)
+    return make_settings(
+        monkeypatch, tokens=[{"env": "GH_TEST_TOKEN"}, {"env": "GH_TEST_TOKEN_2"}], **overrides)
+
+
+def add_repositories(server: Server, count: int, first_id: int = 100) -> list[str]:
+    """Active repositories without any code scanning analysis (GitHub answers 404)."""
+    names = []
+    for repo_id in range(first_id, first_id + count):
+        name = f"{ORG}/svc-{repo_id}"
+        server.repos.append(b.minimal_repository(name, repo_id))
+        node = b.repo_node_id(repo_id)
+        server.gates[node] = b.gate_node(node, name)
+        names.append(name)
+    return names
+
+
+def test_concurrent_per_repository_calls_keep_the_reserve_and_fail_over(monkeypatch) -> None:
+    """Two budgets of 30, reserve 5, four requests in flight, 30+ per-repository calls:
+    the budget is checked and debited when a request is sent, not when it is queued."""
+    server = Server()
+    add_repositories(server, 30)
+    server.start_budget = 30
+    concurrency, reserve = 4, 5
+    collector, sleeps = make_collector(two_tokens(
+        monkeypatch, rate_limit_reserve=reserve, sast={"probe": "all"},
+        http={"max_retries": 2, "concurrency": concurrency}))
+    latency = Latency(server)
+    with serve(server, handler=latency):
+        result = run(collector)
+
+    assert latency.peak == concurrency  # the calls really overlapped
+    assert len(result.repositories) == 34
+    probed = [p for p in server.paths() if p.endswith("/code-scanning/analyses")]
+    assert len(probed) == 31  # web + 30 services; api has default setup, old is archived
+    used = Counter(r.headers["Authorization"] for r in server.requests
+                   if r.url.path != "/graphql")
+    assert used[f"Bearer {TOKEN}"] > 0 and used[f"Bearer {SECOND}"] > 0
+    assert server.refused == 0 and sleeps == []
+    for (_, resource), left in server.remaining.items():
+        assert left >= reserve - concurrency, resource
+    assert gauge(result, GAUGE_RETRIES, kind="token_exhausted") == 0.0
+
+
+def test_a_spent_token_fails_over_to_the_next_without_waiting(monkeypatch) -> None:
+    server = Server()
+    server.remaining[(f"Bearer {TOKEN}", "core")] = 0  # answers 403, remaining 0, reset far
+    server.remaining[(f"Bearer {TOKEN}", "graphql")] = 0  # answers 200 RATE_LIMITED
+    collector, sleeps = make_collector(two_tokens(monkeypatch))
+    with serve(server):
+        result = run(collector)
+    assert len(result.repositories) == 4 and len(result.findings) == 10
+    assert sleeps == []
+    assert server.refused >= 2  # at least one REST and one GraphQL refusal
+    assert server.requests[-1].headers["Authorization"] == f"Bearer {SECOND}"
+    assert gauge(result, GAUGE_RETRIES, kind="token_exhausted") == float(server.refused)
+    assert gauge(result, GAUGE_RETRY_WAIT) == 0.0
+
+
+def test_every_token_spent_with_a_far_reset_fails_rate_limited(monkeypatch) -> None:
+    server = Server()
+    for who in (f"Bearer {TOKEN}", f"Bearer {SECOND}"):
+        server.remaining[(who, "core")] = 0
+    collector, sleeps = make_collector(two_tokens(monkeypatch))
+    with serve(server), pytest.raises(CollectorError) as caught:
+        run(collector)
+    assert caught.value.kind is ErrorKind.RATE_LIMITED and sleeps == []
+    assert "every token" in str(caught.value)
+    assert TOKEN not in str(caught.value) and SECOND not in str(caught.value)
 
 
 def test_a_malformed_repository_is_skipped_and_counted_on_every_run(monkeypatch) -> None:
@@ -690,6 +808,102 @@ def test_an_alert_repeated_by_shifting_pages_is_returned_once(monkeypatch) -> No
         result = run(collector)
     ids = [f.id for f in result.findings if f.category == "dependency"]
     assert len(ids) == len(set(ids)) == 4
+
+
+# ------------------------------------------------------- SAST probe and its cache
+
+GHAS_OFF = "Advanced Security must be enabled for this repository to use code scanning."
+
+
+def sast_server() -> Server:
+    """Server plus: lib (no analysis: 404), ghas-off (403 not enabled), adv (advanced
+    setup with a recent CodeQL analysis and no alert at all)."""
+    server = Server()
+    server.repos += [b.minimal_repository(f"{ORG}/lib", 5),
+                     b.minimal_repository(f"{ORG}/ghas-off", 6),
+                     b.minimal_repository(f"{ORG}/adv", 7)]
+    server.analysis_errors[f"{ORG}/ghas-off"] = (403, GHAS_OFF)
+    server.analyses[f"{ORG}/adv"] = [b.code_scanning_analysis(
+        302, f"{ORG}/adv", created_at="2026-11-22T00:00:00Z")]
+    return server
+
+
+def probed(server: Server) -> list[str]:
+    return sorted(p.split("/")[3] for p in server.paths()
+                  if p.endswith("/code-scanning/analyses"))
+
+
+def test_default_probe_is_accurate_and_an_unchanged_rerun_sends_no_404(monkeypatch) -> None:
+    server = sast_server()
+    collector, _ = make_collector(make_settings(monkeypatch))
+    with serve(server):
+        first = run(collector)
+        first_probed = probed(server)
+        server.requests.clear()
+        stored = json.loads(json.dumps(first.state))  # the state as the core keeps it
+        second = run(collector, stored, NOW + timedelta(minutes=15))
+    # Every active non-fork repository without default setup is asked once ...
+    assert first_probed == ["adv", "ghas-off", "lib", "web"]
+    for result in (first, second):
+        repos = {r.name.split("/")[1]: r for r in result.repositories}
+        # ... so advanced setup without alerts counts as covered (probe: alerted missed it).
+        assert (repos["adv"].sast_enabled, repos["adv"].sast_tools) == (True, ("CodeQL",))
+        assert repos["lib"].sast_enabled is False and repos["ghas-off"].sast_enabled is False
+        assert repos["fork"].sast_enabled is None  # forks are not probed (probe_forks)
+        assert gauge(result, GAUGE_UNREADABLE, setting="sast") == 0.0
+    # The re-run asks only repositories that have analyses (304); "no analysis" is
+    # remembered, so no 404 (which carries no ETag and can never be a 304) is repeated.
+    assert probed(server) == ["adv", "web"]
+    stats = collector.last_api.client.stats  # type: ignore[union-attr]
+    assert stats.by_status[304] == len(server.requests) == stats.requests
+    assert collector.last_api.cache_hits == 2  # type: ignore[union-attr]
+
+
+def _push(server: Server) -> None:
+    server.repos[4]["pushed_at"] = "2026-11-23T11:30:00Z"
+
+
+def _alert(server: Server) -> None:
+    server.alerts["code-scanning"].append(b.code_scanning_alert(
+        40, f"{ORG}/lib", repo_id=5, created_at="2026-11-23T11:40:00Z",
+        updated_at="2026-11-23T11:40:00Z"))
+
+
+def _configuration(server: Server) -> None:
+    server.configs.append((b.code_security_configuration(
+        18, "Baseline", default_setup="not_set"), [(f"{ORG}/lib", 5)]))
+
+
+@pytest.mark.parametrize(("change", "later"), [
+    (_push, timedelta(minutes=15)),
+    (_alert, timedelta(minutes=15)),
+    (_configuration, timedelta(minutes=15)),
+    (None, timedelta(hours=25)),  # the next full pass asks again
+])
+def test_no_analysis_is_asked_again_when_something_suggests_a_change(
+    monkeypatch, change: Callable[[Server], None] | None, later: timedelta
+) -> None:
+    server = sast_server()
+    collector, _ = make_collector(make_settings(monkeypatch))
+    with serve(server):
+        first = run(collector)
+        if change is not None:
+            change(server)
+        server.requests.clear()
+        second = run(collector, first.state, NOW + later)
+    expected = ["adv", "lib", "web"] if change is not None else ["adv", "ghas-off", "lib", "web"]
+    assert probed(server) == expected
+    assert {r.name: r.sast_enabled for r in second.repositories}[f"{ORG}/lib"] is False
+    assert f"{ORG}/lib" in second.state["orgs"][ORG]["no_analysis"]
+
+
+def test_forks_are_probed_when_coverage_counts_them(monkeypatch) -> None:
+    server = sast_server()
+    collector, _ = make_collector(make_settings(monkeypatch, sast={"probe_forks": True}))
+    with serve(server):
+        result = run(collector)
+    assert "fork" in probed(server)
+    assert {r.name: r.sast_enabled for r in result.repositories}[f"{ORG}/fork"] is False
 
 
 def test_refused_configuration_attachments_do_not_fail_the_run(monkeypatch, caplog) -> None:

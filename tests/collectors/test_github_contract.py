@@ -143,6 +143,11 @@ REST_FIXTURES: list[tuple[str, str, str, Any]] = [
     ("/orgs/{org}", "get", "200", b.organization_full()),
     ("/orgs/{org}/dependabot/alerts", "get", "403", b.error_body("Forbidden", "403")),
     ("/orgs/{org}/code-scanning/alerts", "get", "404", b.error_body("Not Found", "404")),
+    ("/orgs/{org}/dependabot/alerts", "get", "403", b.rate_limit_error()),
+    ("/repos/{owner}/{repo}/code-scanning/analyses", "get", "404",
+     b.error_body("no analysis found", "404")),
+    ("/repos/{owner}/{repo}/code-scanning/analyses", "get", "403", b.error_body(
+        "Advanced Security must be enabled for this repository to use code scanning.", "403")),
 ]
 
 

@@ -90,6 +90,26 @@ def test_tier_from_classic_protection_and_from_rulesets() -> None:
     assert tier_from_graphql(mixed, set()) == 3
 
 
+def test_required_review_is_read_apart_from_the_tier() -> None:
+    """A review required while force pushes are allowed: tier 0, but a required review."""
+    from collectors.github import gate_facts_from_graphql
+
+    classic = b.classic_protection(force_push=True, reviews=1)
+    facts = gate_facts_from_graphql(_node(protection=classic), set())
+    assert facts is not None and gate_tier(facts) == 0 and facts.reviews >= 1
+    ruleset_only = _node(rules=[b.ruleset_rule("PULL_REQUEST", {
+        "requiredApprovingReviewCount": 1, "requireCodeOwnerReview": False,
+        "dismissStaleReviewsOnPush": False})])
+    facts = gate_facts_from_graphql(ruleset_only, set())
+    assert facts is not None and gate_tier(facts) == 0 and facts.reviews == 1
+    no_review = gate_facts_from_graphql(_node(protection=b.classic_protection()), set())
+    assert no_review is not None and no_review.reviews == 0
+    node = _node()
+    node["defaultBranchRef"]["rules"] = None
+    assert gate_facts_from_graphql(
+        node, {"branchProtectionRule", "refUpdateRule", "rules"}) is None
+
+
 def test_non_admin_view_and_refusals() -> None:
     update_rule = {"allowsDeletions": False, "allowsForcePushes": False,
                    "requiredApprovingReviewCount": 2, "requiredStatusCheckContexts": ["ci"],
@@ -362,3 +382,47 @@ def test_documented_example_block_is_a_valid_config(tmp_path, monkeypatch) -> No
     assert isinstance(settings, GitHubSettings)
     assert settings.organizations == ["acme"] and settings.exclude_repositories == ["sandbox-*"]
     assert settings.tokens[0].get_secret_value() == TOKEN
+
+
+# --------------------------------------------------------------- token budgets
+
+
+def _answer(status: int, remaining: int, reset: int = 2000) -> httpx.Response:
+    return httpx.Response(status, headers=b.rate_limit_headers(remaining, reset))
+
+
+def test_budget_estimate_is_debited_when_sent_and_errs_low(monkeypatch) -> None:
+    from collectors.github_api import _Credentials
+
+    monkeypatch.setenv("GH_TEST_TOKEN_2", "ghp_SECOND")
+    settings = make_settings(monkeypatch, tokens=[{"env": "GH_TEST_TOKEN"},
+                                                  {"env": "GH_TEST_TOKEN_2"}])
+    now = [1000.0]
+    creds = _Credentials(settings, lambda: None, lambda: now[0])  # type: ignore[arg-type,return-value]
+
+    # Unknown budget: usable; the first answer sets it, less the requests still in flight.
+    assert [creds.acquire("core", 5)[0] for _ in range(3)] == [0, 0, 0]
+    creds.settle(0, "core", _answer(200, 10))
+    budget = creds.budgets[(0, "core")]
+    assert (budget.remaining, budget.in_flight) == (8, 2)
+    # Answers arriving out of order never raise the estimate within a window.
+    creds.settle(0, "core", _answer(200, 11))
+    assert budget.remaining == 8
+    creds.settle(0, "core", _answer(200, 9))
+    assert (budget.remaining, budget.in_flight) == (8, 0)
+    # Sending debits at once; a 304 is free and refunded.
+    assert creds.acquire("core", 5)[0] == 0 and budget.remaining == 7
+    creds.settle(0, "core", _answer(304, 8))
+    assert budget.remaining == 8
+    # At the reserve the next token takes over; with none left, wait for the reset.
+    for _ in range(3):
+        assert creds.acquire("core", 5)[0] == 0
+    assert budget.remaining == 5
+    assert creds.acquire("core", 5)[0] == 1
+    creds.settle(1, "core", _answer(403, 0, reset=1600))
+    assert creds.acquire("core", 5) == (None, 600.0)
+    # A passed reset makes a budget unknown (usable) again; a new window replaces it.
+    now[0] = 2001.0
+    assert creds.acquire("core", 5)[0] == 0
+    creds.settle(0, "core", _answer(200, 4999, reset=5600))
+    assert budget.remaining == 4996  # 4999 less the 3 still in flight

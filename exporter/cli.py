@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from collectors.redact import install_log_redaction, redact
@@ -160,6 +161,30 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def lookback_notes(loaded: LoadedConfig, at: datetime) -> list[str]:
+    """Say where a configured lookback is shorter than the two published quarters.
+
+    Such a lookback is not an error (full passes reach back to the previous quarter's
+    start anyway, see CollectContext.window_start), but an operator who set it to
+    bound the load should know it does not.
+    """
+    from exporter.app import collect_context
+
+    notes = []
+    for entry in loaded.config.collectors:
+        lookback = getattr(loaded.collector_settings.get(entry.name), "lookback", None)
+        if not isinstance(lookback, timedelta):
+            continue
+        ctx = collect_context(loaded, entry.name, at, {})
+        if ctx.history_start is not None and at - lookback > ctx.history_start:
+            notes.append(
+                f"collectors[{entry.name}].lookback {lookback.days}d is shorter than the two "
+                f"published quarters; first and full passes read back to "
+                f"{ctx.history_start.date().isoformat()} (the previous quarter's start less "
+                "14 days) anyway")
+    return notes
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     from exporter.app import build_runtime, collect_context
     from exporter.app import utcnow as now
@@ -172,6 +197,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 2
     names = ", ".join(runtime.collectors) or "none"
     print(f"{loaded.path}: configuration is valid (collectors: {names})")
+    for note in lookback_notes(loaded, now()):
+        print(f"note: {note}", file=sys.stderr)
     if not args.online:
         return 0
     _setup_logging("warning")

@@ -5,16 +5,24 @@ that names the file, the line and the key path. Environment variables prefixed
 ``DEVSECOPS_`` override scalar settings (``DEVSECOPS_WEB__LISTEN_ADDRESS=:9999``,
 ``DEVSECOPS_STORE__PATH=/data/x.db``; ``__`` separates nesting levels). Each
 collector's ``config`` block is validated by that collector's own model.
+
+``load_config`` raises :class:`ConfigError` and nothing else, whatever the file holds
+(reload relies on it to keep the running config): the YAML is read by the strict loader
+in :mod:`collectors.yamlsafe` (UTF-8, size, depth, alias and duplicate-key limits), and
+every value that would fail later is bounded here, so ``check-config`` passing means
+``serve`` and every run can start. A config must name at least one collector: an empty
+or truncated file is refused rather than read as "collect nothing".
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,12 +34,33 @@ from pydantic import (
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from collectors.records import Severity
-from collectors.settings import ConfigPath, Duration, PositiveDuration, StrictModel
+from collectors.settings import (
+    ConfigPath,
+    PositiveDuration,
+    StrictModel,
+    duration_between,
+    format_duration,
+)
+from collectors.yamlsafe import YamlDocument, YamlError, read_yaml
+from exporter import plugins
 from exporter.plugins import PluginError, load_collector_class
 
 DEFAULT_PORT = 10121
 ENV_PREFIX = "DEVSECOPS_"
 _LABEL_VALUE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+# Bounds of the schedule settings. Outside them a collector floods its source (1ms),
+# overflows APScheduler (a million days) or never runs (a jitter of years).
+MIN_INTERVAL = timedelta(seconds=10)
+MAX_INTERVAL = timedelta(days=31)
+MAX_JITTER = timedelta(days=1)
+MIN_TIMEOUT = timedelta(seconds=1)
+MAX_TIMEOUT = timedelta(days=1)
+MAX_SLA_DAYS = 3650
+DEFAULT_INTERVAL = timedelta(minutes=15)
+NO_COLLECTORS = ("no collectors configured: list at least one under 'collectors:' (see "
+                 "config.example.yaml); a config without collectors is refused because it "
+                 "is more often a truncated file than an intent to collect nothing")
 
 
 class ConfigError(Exception):
@@ -102,7 +131,8 @@ def _default_sla_days() -> dict[Severity, int]:
 
 class SlaConfig(StrictModel):
     window: PositiveDuration = timedelta(days=90)
-    days: dict[Severity, Annotated[int, Field(gt=0)]] = Field(default_factory=_default_sla_days)
+    days: dict[Severity, Annotated[int, Field(ge=1, le=MAX_SLA_DAYS)]] = Field(
+        default_factory=_default_sla_days)
 
     @model_validator(mode="after")
     def _all_severities(self) -> SlaConfig:
@@ -124,8 +154,8 @@ class RepositoryScope(StrictModel):
         for pattern in patterns:
             try:
                 re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+            except (re.error, OverflowError, RecursionError) as exc:  # a{99999999999}
+                raise ValueError(f"invalid regex {pattern[:60]!r}: {exc}") from None
         return patterns
 
 
@@ -135,13 +165,35 @@ class MaturityConfig(StrictModel):
     evidence_max_age: PositiveDuration = timedelta(days=120)
 
 
+Interval = duration_between(MIN_INTERVAL, MAX_INTERVAL)
+Jitter = duration_between(timedelta(0), MAX_JITTER)
+Timeout = duration_between(MIN_TIMEOUT, MAX_TIMEOUT)
+
+
+@lru_cache(maxsize=256)
+def _cron_problem(expression: str) -> str | None:
+    """Why a crontab line cannot schedule anything, or None; cached per distinct line."""
+    from datetime import UTC, datetime
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        trigger = CronTrigger.from_crontab(expression, timezone="UTC")
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        return f"invalid cron expression {expression[:60]!r}: {exc}"
+    # A valid line can still name no real day (30 2 = 30 February): it would never run.
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        return f"cron expression {expression!r} never fires (no such date)"
+    return None
+
+
 class CollectorEntry(StrictModel):
     name: LabelValue
     type: str
-    interval: PositiveDuration | None = None
+    interval: Interval | None = None
     cron: str | None = None
-    jitter: Duration = timedelta(seconds=10)
-    timeout: PositiveDuration = timedelta(minutes=10)
+    jitter: Jitter = timedelta(seconds=10)
+    timeout: Timeout = timedelta(minutes=10)
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
 
@@ -150,12 +202,13 @@ class CollectorEntry(StrictModel):
         if self.interval is not None and self.cron is not None:
             raise ValueError("set either interval or cron, not both")
         if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
-            try:
-                CronTrigger.from_crontab(self.cron, timezone="UTC")
-            except ValueError as exc:
-                raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
+            problem = _cron_problem(self.cron)
+            if problem:
+                raise ValueError(problem)
+        if self.jitter > self.schedule_interval and self.cron is None:
+            raise ValueError(f"jitter {format_duration(self.jitter)} is longer than the "
+                             f"interval {format_duration(self.schedule_interval)}: use at most "
+                             "the interval (and at most 1d)")
         return self
 
     @property
@@ -163,7 +216,7 @@ class CollectorEntry(StrictModel):
         """The nominal interval, used in HELP text and staleness: cron counts as 1h."""
         if self.interval is not None:
             return self.interval
-        return timedelta(hours=1) if self.cron else timedelta(minutes=15)
+        return timedelta(hours=1) if self.cron else DEFAULT_INTERVAL
 
 
 class Config(StrictModel):
@@ -176,12 +229,12 @@ class Config(StrictModel):
     sla: SlaConfig = Field(default_factory=SlaConfig)
     repositories: RepositoryScope = Field(default_factory=RepositoryScope)
     maturity: MaturityConfig = Field(default_factory=MaturityConfig)
-    collectors: list[CollectorEntry] = Field(default_factory=list)
+    collectors: list[CollectorEntry] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
-        names = [c.name for c in self.collectors]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(c.name for c in self.collectors)
+        duplicates = sorted(n for n, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"collector names must be unique: {', '.join(duplicates)}")
         return self
@@ -216,37 +269,6 @@ class LoadedConfig(BaseModel):
         return self.path.parent
 
 
-def _line_map(text: str) -> dict[tuple[Any, ...], int]:
-    """Map key paths (as pydantic locations) to 1-based line numbers in the YAML."""
-    lines: dict[tuple[Any, ...], int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                child = (*path, key_node.value)
-                walk(value_node, child)
-                lines[child] = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                walk(item, (*path, index))
-
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
-def _locate(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
-
-
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -254,18 +276,20 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _problems(exc: ValidationError, lines: dict[tuple[Any, ...], int], file: str,
+def _problems(exc: ValidationError, document: YamlDocument, file: str,
               prefix: tuple[Any, ...] = ()) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
         loc = (*prefix, *error["loc"])
         # pydantic reports tagged/union members; drop internal markers like 'function-after'
         loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
-        line = _locate(lines, loc)
+        line = document.line_of(loc)
         where = f"{file}:{line}" if line else file
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see config.example.yaml)"
+        elif loc == ("collectors",) and error["type"] in ("missing", "too_short"):
+            message = NO_COLLECTORS
         problems.append(f"{where}: {_format_loc(loc)}: {message}")
     return problems
 
@@ -286,26 +310,35 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 
 def load_config(path: Path | str) -> LoadedConfig:
-    """Read, merge with the environment and validate; raise ConfigError on any problem."""
+    """Read, merge with the environment and validate; raise ConfigError on any problem.
+
+    No other exception escapes, whatever the file's bytes: ``reload`` keeps the running
+    config on ConfigError and would crash on anything else.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
+        return _load(path)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a bug or a plugin's; still the operator's file to fix
+        raise ConfigError(path, [f"{path}: cannot validate the configuration: "
+                                 f"{type(exc).__name__}: {exc}"]) from None
+
+
+def _load(path: Path) -> LoadedConfig:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path, [f"{where}: malformed YAML: {problem}"]) from None
+        document = read_yaml(path)
+    except YamlError as exc:
+        raise ConfigError(path, [str(exc)]) from None
+    data = document.data
     if data is None:
-        data = {}
+        raise ConfigError(path, [f"{path}: the file is empty (or only comments): {NO_COLLECTORS}"])
     if not isinstance(data, dict):
         raise ConfigError(path, [f"{path}: the top level must be a mapping of settings"])
+    if data.get("collectors", ()) is None:  # "collectors:" with nothing under it
+        del data["collectors"]
     # Sections left out still get their relative paths resolved against this file.
     data.setdefault("store", {})
-    lines = _line_map(text)
     context = {"base_dir": path.resolve().parent}
     try:
         merged = _deep_merge(data, env_overrides())
@@ -314,8 +347,9 @@ def load_config(path: Path | str) -> LoadedConfig:
     try:
         config = Config.model_validate(merged, context=context)
     except ValidationError as exc:
-        raise ConfigError(path, _problems(exc, lines, str(path))) from None
+        raise ConfigError(path, _problems(exc, document, str(path))) from None
 
+    plugins.rescan()  # once per load, not per collector: 20,000 collectors took 90 s
     problems: list[str] = []
     settings: dict[str, Any] = {}
     for index, entry in enumerate(config.collectors):
@@ -323,13 +357,18 @@ def load_config(path: Path | str) -> LoadedConfig:
         try:
             cls = load_collector_class(entry.type)
         except PluginError as exc:
-            line = _locate(lines, (*loc, "type"))
+            line = document.line_of((*loc, "type"))
             problems.append(f"{path}:{line}: {_format_loc((*loc, 'type'))}: {exc}")
             continue
         try:
             settings[entry.name] = cls.config_model.model_validate(entry.config, context=context)
         except ValidationError as exc:
-            problems.extend(_problems(exc, lines, str(path), (*loc, "config")))
+            problems.extend(_problems(exc, document, str(path), (*loc, "config")))
+        except Exception as exc:  # a collector model's validator that raised past pydantic
+            line = document.line_of((*loc, "config"))
+            where = f"{path}:{line}" if line else str(path)
+            problems.append(f"{where}: {_format_loc((*loc, 'config'))}: invalid value "
+                            f"({type(exc).__name__}: {exc})")
     if problems:
         raise ConfigError(path, problems)
     return LoadedConfig(path=path.resolve(), config=config, collector_settings=settings)

@@ -50,7 +50,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError
 
 from collectors.settings import ConfigPath, Duration, StrictModel, parse_duration
-from exporter.yamlsafe import YamlDocument, YamlError, read_yaml
+from collectors.yamlsafe import YamlDocument, YamlError, read_yaml
 
 log = logging.getLogger("devsecops_exporter.http")
 

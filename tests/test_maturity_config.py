@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -240,3 +241,99 @@ def test_a_measured_criterion_cannot_be_attested():
         "a.yaml:13: domains.incident_response.attestations.mttd_under_4h: criterion "
         "'mttd_under_4h' is measured (threshold on security_incident_mttd_hours); only "
         "attestation criteria can be attested"]
+
+
+# -- hostile files: the strict loader (collectors.yamlsafe) ----------------------------------
+
+HOSTILE_CASES = [
+    ("latin-1 byte", b"version: 1\ndomains: {caf\xe9: {}}\n",
+     ":2: the {what} is not valid UTF-8 (byte 0xe9); save it as UTF-8"),
+    ("UTF-16", "version: 1\n".encode("utf-16"), ": the {what} is UTF-16 encoded"),
+    ("UTF-16 without BOM", "version: 1\n".encode("utf-16-le"), ":1: the {what} contains NUL"),
+    ("500 levels deep", b"version: 1\ndomains: " + b"[" * 500 + b"]" * 500 + b"\n",
+     ":2: nested deeper than 64 levels"),
+    ("recursive alias", b"version: 1\ndomains: &d {x: *d}\n", ":2: recursive alias *d"),
+    ("YAML bomb", b"a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+     + b"".join(f"a{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 10)}]\n"
+                .encode() for i in range(1, 8)),
+     "aliases stand for more than 10000 nodes"),
+    ("duplicate key", b"version: 1\ndomains: {}\nversion: 1\n",
+     ":3: duplicate key 'version' (first at line 1)"),
+    ("yes as a key", b"version: 1\ndomains:\n  yes: {}\n", ":3: key yes was read as a boolean"),
+    ("impossible date", b"version: 1\nreview: {last_completed: 2026-02-30}\n",
+     ":2: cannot read '2026-02-30' as timestamp"),
+    ("5000 digits", b"version: " + b"1" * 5000 + b"\n", ":1: cannot read '111"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), HOSTILE_CASES,
+                         ids=[c[0] for c in HOSTILE_CASES])
+@pytest.mark.parametrize("which", ["rules", "assessments"])
+def test_hostile_rules_and_assessments_files_are_maturity_config_errors(
+        tmp_path, which, name, data, expected):
+    # Each of these was a traceback (UnicodeDecodeError, RecursionError, ValueError) or,
+    # for the bomb, minutes and gigabytes; reload crashed instead of keeping the model.
+    path = tmp_path / f"{which}.yaml"
+    path.write_bytes(data)
+    config = MaturityConfig(**{which: path})
+    started = time.monotonic()
+    with pytest.raises(MaturityConfigError) as info:
+        load_model(config)
+    assert time.monotonic() - started < 5
+    [problem] = info.value.problems
+    what = "rules file" if which == "rules" else "assessments file"
+    assert problem.startswith(str(path)), problem
+    assert expected.format(what=what) in problem, problem
+
+
+def test_a_rules_file_over_10_mib_is_refused(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(_rules_text(VALID_LEVELS).encode() + b"#" * (10 * 1024 * 1024))
+    with pytest.raises(MaturityConfigError) as info:
+        load_model(MaturityConfig(rules=path))
+    assert info.value.problems == [f"{path}: the rules file is larger than 10 MiB, the limit "
+                                   "for it"]
+
+
+def test_a_directory_as_rules_file_is_a_clear_error(tmp_path):
+    with pytest.raises(MaturityConfigError) as info:
+        load_model(MaturityConfig(rules=tmp_path))
+    [problem] = info.value.problems
+    assert problem.startswith(f"{tmp_path}: cannot read the rules file: ")
+
+
+def test_rules_and_assessments_with_a_utf8_bom_load(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_bytes(b"\xef\xbb\xbf" + _rules_text(VALID_LEVELS).encode())
+    assessments = tmp_path / "a.yaml"
+    assessments.write_bytes(b"\xef\xbb\xbfversion: 1\norganisation: Acme\n")
+    model = load_model(MaturityConfig(rules=rules, assessments=assessments))
+    assert model.assessments.organisation == "Acme"
+
+
+def test_aliases_within_the_bound_still_work_and_errors_keep_their_lines():
+    text = _rules_text(VALID_LEVELS).replace(
+        "  identity_access:\n    levels:\n      2:\n",
+        "  identity_access:\n    levels:\n      2: &two\n", 1)
+    text = text.replace("  supply_chain:\n    levels:\n      2:\n        - {id: a2, kind: "
+                        "attestation, indicator: L2, claim: something}\n",
+                        "  supply_chain:\n    levels:\n      2: *two\n", 1)
+    rules = parse_rules(text, FILE)
+    assert rules.criteria("supply_chain", 2)[0].id == "a2"
+    broken = text.replace("version: 1", "version: 2")
+    with pytest.raises(MaturityConfigError) as info:
+        parse_rules(broken, FILE)
+    assert info.value.problems == ["rules.yaml:1: version: Input should be 1"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (ASSESSMENT.replace("date: -30d", "date: -" + "9" * 400 + "d"),
+     "domains.identity_access.evidence[0].date: Value error, duration '999"),
+    (ASSESSMENT.replace("date: -30d", "date: -999999999d"),
+     "domains.identity_access.evidence[0].date: Value error, duration '999999999d' is too long"),
+], ids=["400-digit-offset", "million-days-offset"])
+def test_relative_dates_past_100_years_are_errors(text, expected):
+    # -999999999d overflowed timedelta: an OverflowError, not a validation error.
+    with pytest.raises(MaturityConfigError) as info:
+        parse_assessments(text, "a.yaml", default_rules())
+    assert any(expected in p for p in info.value.problems), info.value.problems

@@ -23,10 +23,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 
 from collectors.settings import StrictModel, parse_duration
+from collectors.yamlsafe import YamlDocument, YamlError, parse_yaml, read_bytes
 from exporter.derive import COVERAGE_SETTINGS, SEVERITIES
 from exporter.snapshot import DERIVED_METRICS
 
@@ -52,7 +52,6 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "state": ("active", "archived", "fork", "excluded"),
 }
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _EVIDENCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -291,52 +290,16 @@ class AssessmentsFile(StrictModel):
 # -- loading ------------------------------------------------------------------------------
 
 
-def _line_map(text: str) -> dict[tuple[str, ...], int]:
-    """Key paths (every part as a string, list indexes too) to 1-based line numbers."""
-    lines: dict[tuple[str, ...], int] = {}
-    try:
-        root = yaml.compose(text, Loader=_LOADER)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                child = (*path, str(key_node.value))
-                lines[child] = key_node.start_mark.line + 1
-                walk(value_node, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                walk(item, (*path, str(index)))
-
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
 class _Reporter:
     """Collects problems of one file as ``file:line: key.path: message`` lines."""
 
-    def __init__(self, file: str, text: str) -> None:
+    def __init__(self, file: str, document: YamlDocument) -> None:
         self.file = file
-        self.text = text
-        self._lines: dict[tuple[str, ...], int] | None = None
+        self.document = document  # its line map is built on the first problem only
         self.problems: list[str] = []
 
-    @property
-    def lines(self) -> dict[tuple[str, ...], int]:
-        if self._lines is None:  # composing is slow; only needed to report a problem
-            self._lines = _line_map(self.text)
-        return self._lines
-
     def add(self, loc: tuple[Any, ...], message: str) -> None:
-        parts = tuple(str(p) for p in loc)
-        line = None
-        for end in range(len(parts), -1, -1):
-            if parts[:end] in self.lines:
-                line = self.lines[parts[:end]]
-                break
+        line = self.document.line_of(loc)
         where = f"{self.file}:{line}" if line else self.file
         self.problems.append(f"{where}: {_format_loc(loc)}: {message}")
 
@@ -367,24 +330,38 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _read_text(path: Path, name: str) -> str:
+def _read_bytes(path: Path, name: str) -> bytes:
+    """The file's bytes through the strict loader's capped read (10 MiB)."""
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MaturityConfigError([f"{path}: cannot read the {name}: {exc.strerror}"]) from None
+        return read_bytes(path, str(path), what=f"the {name}")
+    except YamlError as exc:
+        raise MaturityConfigError([str(exc)]) from None
 
 
-def _parse_yaml(text: str, name: str, file: str) -> dict[str, Any]:
+def _parse_yaml(text: str | bytes, name: str, file: str) -> YamlDocument:
+    """The document, by the strict loader (collectors.yamlsafe); its data is a mapping."""
     try:
-        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark else file
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise MaturityConfigError([f"{where}: malformed YAML: {problem}"]) from None
-    if not isinstance(data, dict):
+        document = parse_yaml(text, file, what=f"the {name}")
+    except YamlError as exc:
+        raise MaturityConfigError([str(exc)]) from None
+    if not isinstance(document.data, dict):
         raise MaturityConfigError([f"{file}: the {name} must be a YAML mapping"])
-    return data
+    return document
+
+
+def _guarded(name: str, file: str, parse: Any, *args: Any) -> Any:
+    """Run a parser so that only MaturityConfigError leaves it, naming the file.
+
+    Reload keeps the previous model on MaturityConfigError; any other exception from a
+    hostile file would crash it instead.
+    """
+    try:
+        return parse(*args)
+    except MaturityConfigError:
+        raise
+    except Exception as exc:
+        raise MaturityConfigError([f"{file}: cannot validate the {name}: "
+                                   f"{type(exc).__name__}: {exc}"]) from None
 
 
 def _check_selector(report: _Reporter, loc: tuple[Any, ...], metric: str,
@@ -407,12 +384,20 @@ def _check_selector(report: _Reporter, loc: tuple[Any, ...], metric: str,
                        f"{value!r} is not a {name}; use one of: {', '.join(allowed)}")
 
 
-def parse_rules(text: str, file: str) -> RulesFile:
-    """Validate a rules file's text; raise MaturityConfigError naming every problem."""
-    data = _parse_yaml(text, "rules file", file)
-    report = _Reporter(file, text)
+def parse_rules(text: str | bytes, file: str) -> RulesFile:
+    """Validate a rules file's text; raise MaturityConfigError naming every problem.
+
+    ``text`` may be the file's bytes (UTF-8, an optional BOM); nothing but
+    MaturityConfigError is raised, whatever they hold.
+    """
+    return _guarded("rules file", file, _parse_rules, text, file)
+
+
+def _parse_rules(text: str | bytes, file: str) -> RulesFile:
+    document = _parse_yaml(text, "rules file", file)
+    report = _Reporter(file, document)
     try:
-        rules = RulesFile.model_validate(data)
+        rules = RulesFile.model_validate(document.data)
     except ValidationError as exc:
         report.add_validation(exc)
         raise MaturityConfigError(report.problems) from None
@@ -462,15 +447,22 @@ def load_rules(path: Path | None) -> tuple[RulesFile, str]:
         name = f"<bundled {DEFAULT_RULES}>"
         text = resources.files("exporter.maturity").joinpath(DEFAULT_RULES).read_text("utf-8")
         return parse_rules(text, name), name
-    return parse_rules(_read_text(path, "rules file"), str(path)), str(path)
+    return parse_rules(_read_bytes(path, "rules file"), str(path)), str(path)
 
 
-def parse_assessments(text: str, file: str, rules: RulesFile) -> AssessmentsFile:
-    """Validate an assessments file against the rules it attests criteria of."""
-    data = _parse_yaml(text, "assessments file", file)
-    report = _Reporter(file, text)
+def parse_assessments(text: str | bytes, file: str, rules: RulesFile) -> AssessmentsFile:
+    """Validate an assessments file against the rules it attests criteria of.
+
+    Like :func:`parse_rules`, raises only MaturityConfigError.
+    """
+    return _guarded("assessments file", file, _parse_assessments, text, file, rules)
+
+
+def _parse_assessments(text: str | bytes, file: str, rules: RulesFile) -> AssessmentsFile:
+    document = _parse_yaml(text, "assessments file", file)
+    report = _Reporter(file, document)
     try:
-        assessments = AssessmentsFile.model_validate(data)
+        assessments = AssessmentsFile.model_validate(document.data)
     except ValidationError as exc:
         report.add_validation(exc)
         raise MaturityConfigError(report.problems) from None
@@ -513,7 +505,7 @@ def parse_assessments(text: str, file: str, rules: RulesFile) -> AssessmentsFile
 
 
 def load_assessments(path: Path, rules: RulesFile) -> AssessmentsFile:
-    return parse_assessments(_read_text(path, "assessments file"), str(path), rules)
+    return parse_assessments(_read_bytes(path, "assessments file"), str(path), rules)
 
 
 def _fmt(value: float) -> str:

@@ -642,7 +642,7 @@ class FileCollector(Collector):
         settings = self.settings
         result = CollectionResult()
         errors: Counter[ErrorKind] = Counter()
-        seen: dict[tuple[RecordKind, str, str], tuple[Path, str]] = {}
+        seen: dict[tuple[RecordKind, str, str, datetime | None], tuple[Path, str]] = {}
         incomplete: set[RecordKind] = set()
         files = settings.resolved_files()
         failures: list[tuple[ErrorKind, str]] = []
@@ -677,7 +677,8 @@ class FileCollector(Collector):
 
     def _take_rows(self, ctx: CollectContext, path: Path, rows: list[Row],
                    result: CollectionResult,
-                   seen: dict[tuple[RecordKind, str, str], tuple[Path, str]],
+                   seen: dict[tuple[RecordKind, str, str, datetime | None],
+                              tuple[Path, str]],
                    ) -> tuple[int, set[RecordKind]]:
         """Add a file's good rows to ``result``; return the rows skipped and the kinds
         of which the file has rows but not one good row."""
@@ -695,12 +696,16 @@ class FileCollector(Collector):
                     max_length=settings.max_field_length,
                 )
                 parsed[kind] += 1
-                key = (kind, record.source, record.id)
+                # Dated snapshots of one repository coexist: its observation time is
+                # part of what must be unique.
+                observed = getattr(record, "observed_at", None)
+                key = (kind, record.source, record.id, observed)
                 if key in seen:
                     first_path, first_position = seen[key]
                     where = (first_position if first_path == path
                              else f"{first_path} {first_position}")
-                    raise RowError(f"duplicate {kind.value} id (first at {where})")
+                    what = "id" if observed is None else "id and observed_at"
+                    raise RowError(f"duplicate {kind.value} {what} (first at {where})")
             except RowError as exc:
                 bad[kind] += 1
                 if bad.total() <= _LOGGED_ROWS_PER_FILE:

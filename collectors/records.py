@@ -110,6 +110,12 @@ class Repository:
     blocked; 2 plus at least one required review; 3 plus required status checks;
     4 plus two or more reviews or code-owner review; 5 plus stale reviews dismissed
     and rules enforced for administrators.
+
+    ``observed_at`` dates a snapshot of these settings (an export of how the repository
+    was configured then); ``None`` means "as of this run", the current state. Dated
+    snapshots of earlier quarters give those quarters their coverage shares, so a
+    fresh install has a previous quarter to compare with. Several snapshots of one
+    repository coexist; within a quarter the latest one counts.
     """
 
     id: str
@@ -125,11 +131,17 @@ class Repository:
     dependency_alerts: bool | None = None
     topics: tuple[str, ...] = ()
     required_review: bool | None = None
+    observed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)
         if not self.name:
             raise ValueError("name must not be empty")
+        _require_utc("observed_at", self.observed_at)
+        if self.observed_at is not None and self.observed_at.timestamp() <= 0:
+            # The store keeps "current" as observation time 0: a snapshot dated at or
+            # before the epoch would be read as current.
+            raise ValueError("observed_at must be after 1970-01-01")
         if self.review_gate_tier is not None and not 0 <= self.review_gate_tier <= 5:
             raise ValueError("review_gate_tier must be between 0 and 5")
 

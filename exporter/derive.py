@@ -22,7 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from exporter.quarters import Quarter, previous_quarter, quarter_of
-from exporter.store import DISPOSITION_CODES, SEVERITY_CODES, STATE_CODES
+from exporter.store import (
+    CURRENT_OBSERVATION,
+    DISPOSITION_CODES,
+    SEVERITY_CODES,
+    STATE_CODES,
+)
 
 SEVERITIES = tuple(SEVERITY_CODES)  # critical, high, medium, low (code = index)
 DAY = 86400.0
@@ -241,6 +246,45 @@ def derive_repositories(rows: Iterable[tuple[Any, ...]],
     return metrics
 
 
+def derive_repository_quarters(rows: Iterable[tuple[Any, ...]], settings: DerivationSettings,
+                               now: datetime, quarters: tuple[Quarter, Quarter],
+                               ) -> dict[str, MetricSet]:
+    """Coverage shares per quarter, from each repository's latest observation in it.
+
+    Rows are ``(source, id, observed, *settings)`` as the store streams them. An
+    undated row (``observed`` is :data:`CURRENT_OBSERVATION`) is the state as of the
+    run and belongs to the current quarter, where it is later than any dated one.
+    Dated rows count in the quarter they were observed in; a quarter without an
+    observation gets no value (an older snapshot is not carried forward), and an
+    observation after ``now`` is not one yet. Each quarter's shares are those of
+    :func:`derive_repositories` over its repositories.
+    """
+    previous, current = quarters
+    cut = now.timestamp()
+    bounds = ((previous.start.timestamp(), previous.end.timestamp()),
+              (current.start.timestamp(), current.end.timestamp()))
+    latest: tuple[dict[tuple[str, str], tuple[float, tuple[Any, ...]]], ...] = ({}, {})
+    for row in rows:
+        observed = row[2]
+        if observed == CURRENT_OBSERVATION:
+            qi, observed = 1, float("inf")
+        elif observed > cut:
+            continue
+        elif bounds[1][0] <= observed < bounds[1][1]:
+            qi = 1
+        elif bounds[0][0] <= observed < bounds[0][1]:
+            qi = 0
+        else:
+            continue
+        key = (row[0], row[1])
+        seen = latest[qi].get(key)
+        if seen is None or observed > seen[0]:
+            latest[qi][key] = (observed, row[3:])
+    return {quarter.label: derive_repositories((values for _, values in latest[qi].values()),
+                                               settings)
+            for qi, quarter in enumerate(quarters)}
+
+
 # -- incidents --------------------------------------------------------------------------
 
 
@@ -333,7 +377,8 @@ def derive_siem_alerts(rows: Iterable[tuple[Any, ...]],
 # -- everything -------------------------------------------------------------------------
 
 
-# Point-in-time metrics whose earlier quarters come from the stored history.
+# Point-in-time metrics: earlier quarters come from the stored history, else from dated
+# repository snapshots; only the current quarter's values are stored as history.
 HISTORY_METRICS = frozenset({
     "sast_coverage_pct", "devsecops_repository_coverage_ratio",
     "devsecops_repository_review_gate_tier_ratio", "devsecops_repositories",
@@ -352,8 +397,10 @@ def derive_all(
 ) -> Derived:
     """Derive every metric for the current and previous quarter as of ``now``.
 
-    ``history`` holds stored values of point-in-time metrics by quarter label; the
-    previous quarter's coverage comes from there (absent if never recorded).
+    ``history`` holds stored values of point-in-time metrics by quarter label, what
+    the exporter saved while running in that quarter. The previous quarter's coverage
+    comes from there first; shares derived from dated repository snapshots of that
+    quarter fill only what the history lacks, and without either it is absent.
     """
     current = quarter_of(now, settings.fiscal_start_month)
     previous = previous_quarter(current, settings.fiscal_start_month)
@@ -364,10 +411,14 @@ def derive_all(
                  derive_siem_alerts(siem_alerts, quarters)):
         for label, metrics in part.items():
             sets[label].values.update(metrics.values)
-    sets[current.label].values.update(derive_repositories(repositories, settings).values)
+    observed = derive_repository_quarters(repositories, settings, now, quarters)
+    sets[current.label].values.update(observed[current.label].values)
+    earlier = sets[previous.label].values
     for key, value in (history or {}).get(previous.label, {}).items():
         if key[0] in HISTORY_METRICS:
-            sets[previous.label].values.setdefault(key, value)
+            earlier[key] = value  # what the exporter saw live beats a snapshot file
+    for key, value in observed[previous.label].values.items():
+        earlier.setdefault(key, value)
     return Derived(now=now, current=current, previous=previous, by_quarter=sets)
 
 

@@ -80,6 +80,32 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE repositories ADD COLUMN required_review INTEGER;
     """,
+    # 2 -> 3: dated snapshots of a repository's settings coexist, so the observation
+    # time joins the key (observed = 0: current, as of the run that wrote the row;
+    # every row written before was current). SQLite cannot change a primary key in
+    # place: the table is rebuilt and its index recreated.
+    """
+    CREATE TABLE repositories_v3 (
+        source TEXT NOT NULL, id TEXT NOT NULL, observed REAL NOT NULL,
+        collector TEXT NOT NULL, run INTEGER NOT NULL,
+        name TEXT NOT NULL, archived INTEGER NOT NULL, fork INTEGER NOT NULL,
+        sast_enabled INTEGER, sast_tools TEXT, review_gate_tier INTEGER,
+        secret_scanning INTEGER, push_protection INTEGER, dependency_alerts INTEGER,
+        topics TEXT, required_review INTEGER,
+        PRIMARY KEY (source, id, observed)
+    ) WITHOUT ROWID;
+    INSERT INTO repositories_v3 (
+        source, id, observed, collector, run, name, archived, fork, sast_enabled,
+        sast_tools, review_gate_tier, secret_scanning, push_protection, dependency_alerts,
+        topics, required_review)
+    SELECT source, id, 0, collector, run, name, archived, fork, sast_enabled,
+        sast_tools, review_gate_tier, secret_scanning, push_protection, dependency_alerts,
+        topics, required_review
+    FROM repositories;
+    DROP TABLE repositories;
+    ALTER TABLE repositories_v3 RENAME TO repositories;
+    CREATE INDEX repositories_collector ON repositories (collector, run);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -114,8 +140,13 @@ def _finding_row(r: Any, collector: str, run: int) -> tuple[Any, ...]:
             r.category)
 
 
+# The observation time of a repository row that describes the current state.
+CURRENT_OBSERVATION = 0.0
+
+
 def _repository_row(r: Any, collector: str, run: int) -> tuple[Any, ...]:
-    return (r.source, r.id, collector, run, r.name, int(r.archived), int(r.fork),
+    observed = CURRENT_OBSERVATION if r.observed_at is None else r.observed_at.timestamp()
+    return (r.source, r.id, observed, collector, run, r.name, int(r.archived), int(r.fork),
             _flag(r.sast_enabled), " ".join(r.sast_tools) or None, r.review_gate_tier,
             _flag(r.secret_scanning), _flag(r.push_protection), _flag(r.dependency_alerts),
             " ".join(r.topics) or None, _flag(r.required_review))
@@ -139,15 +170,15 @@ _ROW_BUILDERS = {
     RecordKind.SIEM_ALERT: _siem_alert_row,
 }
 _COLUMN_COUNTS = {
-    RecordKind.FINDING: 13, RecordKind.REPOSITORY: 15,
+    RecordKind.FINDING: 13, RecordKind.REPOSITORY: 16,
     RecordKind.INCIDENT: 10, RecordKind.SIEM_ALERT: 9,
 }
 
 # What derivation reads: the columns it needs, in the order it unpacks them.
 FINDING_COLUMNS = "severity, state, opened_at, resolved_at, disclosed_at"
 REPOSITORY_COLUMNS = (
-    "name, archived, fork, sast_enabled, review_gate_tier, secret_scanning, "
-    "push_protection, dependency_alerts, required_review"
+    "source, id, observed, name, archived, fork, sast_enabled, review_gate_tier, "
+    "secret_scanning, push_protection, dependency_alerts, required_review"
 )
 INCIDENT_COLUMNS = "started_at, detected_at, contained_at, resolved_at, postmortem"
 SIEM_ALERT_COLUMNS = "created_at, triaged_at, disposition"
@@ -290,8 +321,10 @@ class Store:
     def apply(self, collector: str, result: CollectionResult, finished_at: datetime) -> int:
         """Store one successful run atomically; return the run number.
 
-        Records are upserted by (source, id). For each kind in ``result.complete``, this
-        collector's stored records that the run did not return are deleted.
+        Records are upserted by (source, id), repositories by (source, id, observation
+        time). For each kind in ``result.complete``, this collector's stored records that
+        the run did not return are deleted (dated repository snapshots included); an
+        explicit deletion removes every observation of that record.
         """
         with self._transaction() as db:
             row = db.execute(
@@ -396,6 +429,9 @@ class Store:
 
     def iter_repositories(self, collectors: Sequence[str] | None = None
                           ) -> Iterator[tuple[Any, ...]]:
+        """(source, id, observed, name, archived, fork, sast, review gate tier, secret
+        scanning, push protection, dependency alerts, required review) tuples; one per
+        observation, ``observed`` being :data:`CURRENT_OBSERVATION` for the current one."""
         return self._stream(REPOSITORY_COLUMNS, "repositories", collectors)
 
     def iter_incidents(self, collectors: Sequence[str] | None = None

@@ -135,6 +135,33 @@ def test_collect_once_runs_demo(demo_config: Path) -> None:
     exporter.stop()
 
 
+def test_a_fresh_demo_install_has_a_previous_level_and_a_trend_for_every_domain(
+        demo_config: Path) -> None:
+    """Dated repository snapshots give coverage its previous quarter (issue 10)."""
+    exporter = Exporter(load_config(demo_config))
+    assert exporter.collect_once() is True
+    values = samples(exporter)
+    derived = exporter.snapshot.derived
+    previous, current = derived.previous.label, derived.current.label
+    domains = ("vulnerability_management", "secure_development", "identity_access",
+               "cloud_infrastructure", "supply_chain", "observability_detection",
+               "incident_response", "security_culture")
+    assert {labels[0][1] for (name, labels) in values
+            if name == "devsecops_maturity_trend"} == set(domains)
+    for domain in domains:
+        level = ("devsecops_maturity_level", (("domain", domain), ("quarter", previous)))
+        assert level in values, domain
+    for name in ("sast_coverage_pct",):
+        assert (name, (("quarter", previous),)) in values
+    # the current quarter's coverage is today's, and only it is kept as history
+    assert values[("devsecops_repositories", (("state", "active"),))] == 50.0
+    history = exporter.store.quarter_values()
+    assert ("sast_coverage_pct", ()) not in history.get(previous, {})
+    assert history[current][("sast_coverage_pct", ())] == \
+        values[("sast_coverage_pct", (("quarter", current),))]
+    exporter.stop()
+
+
 def test_derivation_worker_gives_the_same_snapshot(demo_config: Path) -> None:
     in_process = Exporter(load_config(demo_config))
     in_process.collect_once()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from exporter.derive import DerivationSettings
+from exporter.derive import HISTORY_METRICS, DerivationSettings, point_in_time_values
 from tests.builders import NOW, SETTINGS, alert, at, derive_records, finding, incident, repo
 
 Q4, Q3 = "2026-Q4", "2026-Q3"
@@ -183,6 +183,94 @@ def test_previous_quarter_coverage_comes_from_history() -> None:
     derived = derive_records(repositories=[repo("api", sast_enabled=True)], history=history)
     assert derived.by_quarter[Q3].get("sast_coverage_pct") == 40
     assert derived.by_quarter[Q4].get("sast_coverage_pct") == 100
+
+
+def test_dated_snapshots_of_the_previous_quarter_give_its_coverage() -> None:
+    """A fresh install has a previous quarter to compare with (issue 10)."""
+    derived = derive_records(repositories=[
+        repo("api", sast_enabled=True, review_gate_tier=3, dependency_alerts=True),
+        repo("web", sast_enabled=True, review_gate_tier=2, dependency_alerts=True),
+        repo("api", sast_enabled=False, review_gate_tier=1, dependency_alerts=True,
+             observed_at=at("2026-08-15")),
+        repo("web", sast_enabled=True, review_gate_tier=1, dependency_alerts=False,
+             observed_at=at("2026-08-15")),
+        repo("old", sast_enabled=False, archived=True, observed_at=at("2026-08-15")),
+    ])
+    q3, q4 = derived.by_quarter[Q3], derived.by_quarter[Q4]
+    assert q3.get("sast_coverage_pct") == 50
+    assert q3.get("devsecops_repository_coverage_ratio", setting="review_gate") == 0
+    assert q3.get("devsecops_repository_coverage_ratio", setting="dependency_alerts") == 0.5
+    assert q3.get("devsecops_repository_review_gate_tier_ratio", tier="1") == 1
+    assert q3.get("devsecops_repositories", state="active") == 2
+    assert q3.get("devsecops_repositories", state="archived") == 1
+    # the current quarter is the undated state only, exactly as without snapshots
+    assert q4.get("sast_coverage_pct") == 100
+    assert q4.get("devsecops_repository_coverage_ratio", setting="review_gate") == 1
+    assert q4.get("devsecops_repositories", state="archived") == 0
+
+
+def test_live_history_of_the_previous_quarter_wins_over_snapshots() -> None:
+    history = {Q3: {("sast_coverage_pct", ()): 40.0,
+                    ("devsecops_repository_coverage_ratio", (("setting", "sast"),)): 0.4}}
+    derived = derive_records(history=history, repositories=[
+        repo("api", sast_enabled=True, review_gate_tier=3),
+        repo("api", sast_enabled=True, review_gate_tier=0, observed_at=at("2026-09-01")),
+    ])
+    q3 = derived.by_quarter[Q3]
+    assert q3.get("sast_coverage_pct") == 40  # the exporter saw 40 %, the file says 100
+    assert q3.get("devsecops_repository_coverage_ratio", setting="sast") == 0.4
+    # what the history lacks, the snapshot fills
+    assert q3.get("devsecops_repository_coverage_ratio", setting="review_gate") == 0
+
+
+def test_latest_observation_of_each_repository_within_a_quarter_counts() -> None:
+    derived = derive_records(repositories=[
+        repo("api", sast_enabled=True, observed_at=at("2026-09-20")),
+        repo("api", sast_enabled=False, observed_at=at("2026-07-02")),
+        repo("api", sast_enabled=False, observed_at=at("2026-09-20T00:00") - timedelta(hours=1)),
+        repo("web", sast_enabled=False, observed_at=at("2026-07-02")),
+        repo("web", sast_enabled=True, observed_at=at("2026-09-30T23:59")),
+    ])
+    q3 = derived.by_quarter[Q3]
+    assert q3.get("sast_coverage_pct") == 100  # api and web switched SAST on late in Q3
+    assert q3.get("devsecops_repositories", state="active") == 2  # not one per observation
+
+
+def test_a_dated_snapshot_in_the_current_quarter_yields_to_the_current_state() -> None:
+    derived = derive_records(repositories=[
+        repo("api", sast_enabled=True),
+        repo("api", sast_enabled=False, observed_at=at("2026-11-20")),
+        repo("web", sast_enabled=False, observed_at=at("2026-10-05")),  # only dated: counts
+    ])
+    q4 = derived.by_quarter[Q4]
+    assert q4.get("sast_coverage_pct") == 50
+    assert q4.get("devsecops_repositories", state="active") == 2
+    assert derived.by_quarter[Q3].get("sast_coverage_pct") is None
+
+
+def test_no_observation_and_no_history_leaves_the_previous_quarter_absent() -> None:
+    """Never invented: an older snapshot is not carried forward, a future one not used."""
+    derived = derive_records(repositories=[
+        repo("api", sast_enabled=True),
+        repo("api", sast_enabled=False, observed_at=at("2026-06-30T23:59")),  # Q2
+        repo("web", sast_enabled=False, observed_at=at("2026-12-01")),  # after now
+    ])
+    assert derived.by_quarter[Q3].get("sast_coverage_pct") is None
+    assert derived.by_quarter[Q3].series("devsecops_repositories") == {}
+    assert derived.by_quarter[Q4].get("sast_coverage_pct") == 100
+    assert derived.by_quarter[Q4].get("devsecops_repositories", state="active") == 1
+
+
+def test_history_kept_for_the_current_quarter_is_only_its_own_values() -> None:
+    derived = derive_records(repositories=[
+        repo("api", sast_enabled=True),
+        repo("api", sast_enabled=False, review_gate_tier=1, observed_at=at("2026-08-01")),
+    ])
+    kept = point_in_time_values(derived)
+    assert kept == {k: v for k, v in derived.by_quarter[Q4].values.items()
+                    if k[0] in HISTORY_METRICS}
+    assert kept[("sast_coverage_pct", ())] == 100
+    assert not any(name == "devsecops_repository_review_gate_tier_ratio" for name, _ in kept)
 
 
 # -- incidents ------------------------------------------------------------------------------

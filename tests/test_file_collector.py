@@ -144,12 +144,77 @@ def test_bundled_demo_data_reads_cleanly() -> None:
     ctx = CollectContext("demo", NOW, {}, logging.getLogger("test"))
     result = asyncio.run(FileCollector("demo", model).collect(ctx))
     assert not result.record_errors
-    assert len(result.repositories) == 60
+    assert len([r for r in result.repositories if r.observed_at is None]) == 60
+    assert len(result.repositories) == 300  # and four dated snapshots of each
     assert len(result.findings) > 3000 and len(result.siem_alerts) > 5000
     assert {f.severity for f in result.findings} == set(Severity)
     assert {f.state for f in result.findings} == set(FindingState)
     oldest = min(f.opened_at for f in result.findings)
     assert NOW - oldest > timedelta(days=8 * 92)  # at least eight quarters
+
+
+def test_dated_repository_snapshots_coexist_and_are_rebased(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Snapshots of one repository at several times are several records (issue 10)."""
+    (tmp_path / "repositories.csv").write_text(
+        "id,name,sast_enabled,observed_at\n"
+        "acme/api,api,yes,\n"
+        "acme/api,api,no,2026-08-01T00:00:00Z\n"
+        "acme/api,api,no,2026-05-01T00:00:00Z\n"
+        "acme/api,api,yes,2026-08-01T00:00:00Z\n")  # the same observation twice
+    anchor = datetime(2026, 11, 1, tzinfo=UTC)
+    result = run(tmp_path, [{"path": "repositories.csv"}], rebase={"anchor": anchor.isoformat()})
+    shift = NOW - anchor
+    assert [(r.id, r.observed_at, r.sast_enabled) for r in result.repositories] == [
+        ("acme/api", None, True),
+        ("acme/api", datetime(2026, 8, 1, tzinfo=UTC) + shift, False),
+        ("acme/api", datetime(2026, 5, 1, tzinfo=UTC) + shift, False),
+    ]
+    assert result.record_errors == {ErrorKind.MALFORMED_RECORD: 1}
+    assert "line 5: duplicate repository id and observed_at (first at line 3)" in caplog.text
+    assert RecordKind.REPOSITORY in result.complete
+    # the store keeps "current" as observation time 0: the epoch itself is refused
+    (tmp_path / "epoch.yaml").write_text("repositories:\n"
+                                         "  - {id: acme/web, name: web, observed_at: 0}\n"
+                                         "  - {id: acme/web, name: web, observed_at: 1}\n")
+    result = run(tmp_path, [{"path": "epoch.yaml"}])
+    assert [r.observed_at for r in result.repositories] == [datetime(1970, 1, 1, 0, 0, 1,
+                                                                     tzinfo=UTC)]
+    assert "repositories[0]: observed_at must be after 1970-01-01" in caplog.text
+
+
+def test_bundled_demo_has_a_dated_snapshot_in_every_previous_quarter() -> None:
+    """Whatever day the rebased demo runs, its previous quarter has repository settings.
+
+    The rebase shifts every time by ``now - anchor``, so what counts is how long before
+    ``now`` each snapshot lies: checked at the first and last hour of every day of two
+    years, for calendar quarters and for fiscal years starting in February (whose
+    February-April quarter is the shortest, 89 days).
+    """
+    from exporter.quarters import previous_quarter, quarter_of
+
+    model = FileCollectorSettings.model_validate(
+        {"files": [{"path": "demo/repositories.yaml"}],
+         "rebase": {"anchor": "2026-11-23T00:00:00Z"}}, context={"base_dir": REPO})
+    ctx = CollectContext("demo", NOW, {}, logging.getLogger("test"))
+    result = asyncio.run(FileCollector("demo", model).collect(ctx))
+    assert not result.record_errors
+    current = {r.id for r in result.repositories if r.observed_at is None}
+    assert len(current) == 60
+    ages: dict[str, list[timedelta]] = {}
+    for r in result.repositories:
+        if r.observed_at is not None:
+            ages.setdefault(r.id, []).append(NOW - r.observed_at)
+    assert set(ages) == current
+    for day in range(2 * 365):
+        for hour in (0.5, 23.5):
+            now = datetime(2027, 1, 1, tzinfo=UTC) + timedelta(days=day, hours=hour)
+            for fiscal_start in (1, 2):
+                previous = previous_quarter(quarter_of(now, fiscal_start), fiscal_start)
+                missing = [name for name, offsets in ages.items()
+                           if not any(previous.start <= now - age < previous.end
+                                      for age in offsets)]
+                assert not missing, (now, fiscal_start, missing[:3])
 
 
 def test_unknown_time_zone_is_a_config_error(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectionResult
-from collectors.records import RecordKind
+from collectors.records import RecordKind, Repository
 from exporter.store import SCHEMA_VERSION, Store, StoreError
-from tests.builders import NOW, finding, repo
+from tests.builders import NOW, at, finding, repo
 
 
 def test_upsert_by_source_and_id_and_state(tmp_path: Path) -> None:
@@ -137,7 +137,93 @@ def test_a_store_of_the_previous_schema_migrates_forward_keeping_its_rows(
     db.close()
     store = Store(path)
     assert store.schema_version == SCHEMA_VERSION
-    assert list(store.iter_repositories()) == [("api", 0, 0, 1, 3, 1, 0, 1, None)]
+    assert list(store.iter_repositories()) == [
+        ("gh", "acme/api", 0, "api", 0, 0, 1, 3, 1, 0, 1, None)]
     store.apply("github", CollectionResult(repositories=[repo("api", required_review=True)]),
                 NOW)
     assert [r[-1] for r in store.iter_repositories()][-1] == 1
+
+
+def _schema_2_store(path: Path) -> None:
+    """A database as the exporter wrote it at schema version 2 (before dated snapshots)."""
+    from exporter.store import MIGRATIONS
+
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:2]:
+        db.executescript(script)
+    db.executemany("INSERT INTO repositories VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                   "?, ?)", [
+                       ("gh", "acme/api", "github", 7, "api", 0, 0, 1, "CodeQL", 3, 1, 0, 1,
+                        "payments", 1),
+                       ("gh", "acme/old", "github", 7, "old", 1, 0, None, None, None, None,
+                        None, None, None, None),
+                   ])
+    db.execute("INSERT INTO findings VALUES ('gh', 'F-1', 'github', 7, 0, 0, 1.0e9, NULL, "
+               "NULL, NULL, NULL, NULL, NULL)")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+
+
+def test_a_schema_2_store_migrates_its_repositories_as_current_observations(
+        tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    _schema_2_store(path)
+    store = Store(path)
+    assert store.schema_version == SCHEMA_VERSION == 3
+    assert sorted(store.iter_repositories()) == [
+        ("gh", "acme/api", 0, "api", 0, 0, 1, 3, 1, 0, 1, 1),
+        ("gh", "acme/old", 0, "old", 1, 0, None, None, None, None, None, None),
+    ]
+    db = store._connect()
+    assert db.execute("SELECT sast_tools, topics, collector, run FROM repositories "
+                      "WHERE id = 'acme/api'").fetchone() == ("CodeQL", "payments", "github", 7)
+    assert db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                      "AND tbl_name = 'repositories'").fetchall() == [("repositories_collector",)]
+    assert store.record_counts() == {("github", RecordKind.REPOSITORY): 2,
+                                     ("github", RecordKind.FINDING): 1}
+    assert store.collector_state("github").run == 0  # nothing else touched
+    # the migrated key takes dated snapshots beside the current row
+    store.apply("github", CollectionResult(repositories=[
+        Repository(id="acme/api", source="gh", name="api", sast_enabled=False,
+                   observed_at=at("2026-08-01"))]), NOW)
+    assert len([r for r in store.iter_repositories() if r[1] == "acme/api"]) == 2
+    store.close()
+    assert Store(path).schema_version == SCHEMA_VERSION  # reopening is a no-op
+
+
+def test_the_store_keeps_several_observations_of_one_repository(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.apply("c", CollectionResult(repositories=[
+        repo("api", sast_enabled=True),
+        repo("api", sast_enabled=False, observed_at=at("2026-08-01")),
+        repo("api", sast_enabled=False, observed_at=at("2026-05-01")),
+        repo("web", sast_enabled=True),
+    ]), NOW)
+    rows = sorted((r[1], r[2], r[6]) for r in store.iter_repositories())
+    assert rows == [("acme/api", 0, 1), ("acme/api", at("2026-05-01").timestamp(), 0),
+                    ("acme/api", at("2026-08-01").timestamp(), 0), ("acme/web", 0, 1)]
+    # the same observation again replaces, it does not add
+    store.apply("c", CollectionResult(repositories=[
+        repo("api", sast_enabled=True, observed_at=at("2026-08-01"))]), NOW)
+    assert len(list(store.iter_repositories())) == 4
+    assert [r[6] for r in store.iter_repositories()
+            if r[2] == at("2026-08-01").timestamp()] == [1]
+
+
+def test_a_complete_run_replaces_dated_and_undated_repository_rows(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.apply("c", CollectionResult(repositories=[
+        repo("api"), repo("api", observed_at=at("2026-08-01")),
+        repo("web", observed_at=at("2026-08-01"))]), NOW)
+    store.apply("other", CollectionResult(repositories=[
+        Repository(id="x/y", source="other", name="y", observed_at=at("2026-08-01"))]), NOW)
+    store.apply("c", CollectionResult(repositories=[repo("api", observed_at=at("2026-09-01"))],
+                                      complete=frozenset({RecordKind.REPOSITORY})), NOW)
+    assert sorted((r[1], r[2]) for r in store.iter_repositories()) == [
+        ("acme/api", at("2026-09-01").timestamp()), ("x/y", at("2026-08-01").timestamp())]
+    # an explicit deletion removes every observation of the repository
+    store.apply("c", CollectionResult(repositories=[repo("api")]), NOW)
+    store.apply("c", CollectionResult(deleted={RecordKind.REPOSITORY: [("test", "acme/api")]}),
+                NOW)
+    assert [r[1] for r in store.iter_repositories()] == ["x/y"]

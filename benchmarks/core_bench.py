@@ -8,7 +8,9 @@ temporary directory, then, each in a fresh process so RSS is measured cleanly:
 2. serves /metrics on 127.0.0.1 and scrapes it from a separate client process, first
    idle and then while collections (each re-deriving over the whole store) run back to
    back, reporting p50/p99/max latency and the number of series.
-Everything is local and bounded; the script stops by itself.
+Everything is local and bounded; the script stops by itself. Each phase checks that it
+measured what it claims (the built findings are stored and published with the open
+counts predicted while building) and exits non-zero otherwise.
 """
 
 from __future__ import annotations
@@ -59,12 +61,18 @@ def build_store(directory: Path, findings: int, collectors: int) -> Path:
         f"  - {{name: c{i}, type: file, interval: 1h, "
         f"config: {{files: [{{path: data/tiny.yaml}}]}}}}"
         for i in range(collectors))
+    # The bulk findings belong to a configured (disabled) collector: records of a
+    # collector the config does not name are kept but not published, and a benchmark
+    # over them would derive an empty store.
+    blocks += ("\n  - {name: bulk, type: file, enabled: false, "
+               "config: {files: [{path: data/tiny.yaml}]}}")
     config = directory / "config.yaml"
     config.write_text(f"store: {{path: store.db}}\ncollectors:\n{blocks}\n")
     store = Store(directory / "store.db")
     rng = random.Random(1)
     severities = list(Severity)
     batch: list[Finding] = []
+    open_by_severity = dict.fromkeys((s.value for s in severities), 0)
     for index in range(findings):
         opened = NOW - timedelta(days=rng.uniform(0, 900))
         roll = rng.random()
@@ -75,7 +83,10 @@ def build_store(directory: Path, findings: int, collectors: int) -> Path:
             resolved, state = min(opened + timedelta(days=3), NOW), FindingState.DISMISSED
         else:
             resolved, state = None, FindingState.OPEN
-        batch.append(Finding(id=f"F{index}", source="bulk", severity=rng.choice(severities),
+        severity = rng.choice(severities)
+        if state is FindingState.OPEN:
+            open_by_severity[severity.value] += 1
+        batch.append(Finding(id=f"F{index}", source="bulk", severity=severity,
                              opened_at=opened, state=state, resolved_at=resolved))
         if len(batch) == 100_000:
             store.apply("bulk", CollectionResult(findings=batch), NOW)
@@ -83,7 +94,31 @@ def build_store(directory: Path, findings: int, collectors: int) -> Path:
     if batch:
         store.apply("bulk", CollectionResult(findings=batch), NOW)
     store.close()
+    (directory / "expected.json").write_text(json.dumps(
+        {"findings": findings, "open_by_severity": open_by_severity}))
     return config
+
+
+def check_measured(exporter: object, config: Path, when: str) -> None:
+    """Fail loudly unless the store holds the bulk findings and the snapshot shows them.
+
+    A benchmark of an empty store is fast and worthless: the stored count must match
+    what was built, and the published open findings per severity must equal the
+    count predicted while building.
+    """
+    expected = json.loads((config.parent / "expected.json").read_text())
+    counts = exporter.store.record_counts()  # type: ignore[attr-defined]
+    stored = sum(n for (name, kind), n in counts.items()
+                 if name == "bulk" and kind.value == "finding")
+    derived = exporter.snapshot.derived  # type: ignore[attr-defined]
+    current = derived.by_quarter[derived.current.label]
+    published = {s: current.get("devsecops_vulnerability_open_findings", severity=s)
+                 for s in expected["open_by_severity"]}
+    if stored != expected["findings"] or published != {
+            s: float(n) for s, n in expected["open_by_severity"].items()}:
+        raise SystemExit(f"benchmark invalid {when}: {stored} bulk findings stored (built "
+                         f"{expected['findings']}), open findings published {published}, "
+                         f"expected {expected['open_by_severity']}")
 
 
 def measure_rebuild(config: Path) -> dict[str, float]:
@@ -97,6 +132,7 @@ def measure_rebuild(config: Path) -> dict[str, float]:
         started = time.perf_counter()
         exporter.rebuild()
         timings.append(time.perf_counter() - started)
+        check_measured(exporter, config, "after a rebuild")
     series = sum(len(f.samples) for f in exporter.snapshot.families)
     exporter.stop()
     return {"rebuild_seconds_min": min(timings), "rebuild_seconds_max": max(timings),
@@ -139,6 +175,7 @@ def measure_scrapes(config: Path, count: int) -> dict[str, object]:
     exporter = Exporter(load_config(config))
     exporter.use_derivation_worker()  # as `devsecops-exporter serve` does
     exporter.collect_once()
+    check_measured(exporter, config, "before scraping")
     server = ExporterServer(("127.0.0.1", 0), exporter)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
@@ -156,6 +193,7 @@ def measure_scrapes(config: Path, count: int) -> dict[str, object]:
     busy = scrape(port, count)
     stop.set()
     worker.join(timeout=60)
+    check_measured(exporter, config, "after collections under scrapes")
     series = sum(len(f.samples) for f in exporter.snapshot.families)
     server.shutdown()
     exporter.stop()

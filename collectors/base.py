@@ -17,12 +17,21 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from collectors.records import Finding, Incident, RecordKind, Repository, SiemAlert
+from collectors.records import (
+    KIND_OF,
+    KINDS,
+    Finding,
+    Incident,
+    RecordKind,
+    Repository,
+    SiemAlert,
+)
 from collectors.redact import redact
 from collectors.settings import StrictModel
 
@@ -68,10 +77,15 @@ class SourceGauge:
     labels: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass
+@dataclass(init=False)
 class CollectionResult:
     """What one run returns.
 
+    ``records`` holds the run's records by kind, one list per declared kind
+    (``collectors/records.py``). The per-kind names of the first interface
+    (``findings``, ``repositories``, ``incidents``, ``siem_alerts``) still work as
+    keyword arguments and attributes, and so does every declared kind's section name
+    as a keyword: ``CollectionResult(findings=[...])``, ``result.findings.append(f)``.
     ``complete`` lists the record kinds for which this result is the whole current
     set of this collector's records: stored records of those kinds that the result no
     longer contains are deleted. Kinds not listed are upserted only (incremental runs).
@@ -81,23 +95,72 @@ class CollectionResult:
     ``record_errors`` counts records skipped by kind; skipping never fails the run.
     """
 
-    findings: list[Finding] = field(default_factory=list)
-    repositories: list[Repository] = field(default_factory=list)
-    incidents: list[Incident] = field(default_factory=list)
-    siem_alerts: list[SiemAlert] = field(default_factory=list)
-    complete: frozenset[RecordKind] = frozenset()
-    deleted: dict[RecordKind, list[tuple[str, str]]] = field(default_factory=dict)
-    state: dict[str, Any] | None = None
-    record_errors: Counter[ErrorKind] = field(default_factory=Counter)
-    gauges: list[SourceGauge] = field(default_factory=list)
+    records: dict[RecordKind, list[Any]]
+    complete: frozenset[RecordKind]
+    deleted: dict[RecordKind, list[tuple[str, str]]]
+    state: dict[str, Any] | None
+    record_errors: Counter[ErrorKind]
+    gauges: list[SourceGauge]
+
+    def __init__(self, *, records: Mapping[RecordKind, list[Any]] | None = None,
+                 complete: frozenset[RecordKind] = frozenset(),
+                 deleted: dict[RecordKind, list[tuple[str, str]]] | None = None,
+                 state: dict[str, Any] | None = None,
+                 record_errors: Counter[ErrorKind] | None = None,
+                 gauges: list[SourceGauge] | None = None,
+                 **by_section: list[Any]) -> None:
+        self.records = {kind: list(items) for kind, items in (records or {}).items()}
+        sections = {spec.section: kind for kind, spec in KINDS.items()}
+        for section, items in by_section.items():
+            if section not in sections:
+                raise TypeError(f"CollectionResult: no record kind {section!r}; declared "
+                                f"kinds are {', '.join(sorted(sections))}")
+            self.records.setdefault(sections[section], []).extend(items)
+        self.complete = complete
+        self.deleted = deleted if deleted is not None else {}
+        self.state = state
+        self.record_errors = record_errors if record_errors is not None else Counter()
+        self.gauges = gauges if gauges is not None else []
 
     def records_of(self, kind: RecordKind) -> list[Any]:
-        return {
-            RecordKind.FINDING: self.findings,
-            RecordKind.REPOSITORY: self.repositories,
-            RecordKind.INCIDENT: self.incidents,
-            RecordKind.SIEM_ALERT: self.siem_alerts,
-        }[kind]
+        """The run's list of ``kind`` records, to read or append to."""
+        return self.records.setdefault(kind, [])
+
+    def add(self, record: Any) -> None:
+        """Append a record to the list of its kind."""
+        self.records_of(KIND_OF[type(record)]).append(record)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.records_of(RecordKind.FINDING)
+
+    @findings.setter
+    def findings(self, items: list[Finding]) -> None:
+        self.records[RecordKind.FINDING] = list(items)
+
+    @property
+    def repositories(self) -> list[Repository]:
+        return self.records_of(RecordKind.REPOSITORY)
+
+    @repositories.setter
+    def repositories(self, items: list[Repository]) -> None:
+        self.records[RecordKind.REPOSITORY] = list(items)
+
+    @property
+    def incidents(self) -> list[Incident]:
+        return self.records_of(RecordKind.INCIDENT)
+
+    @incidents.setter
+    def incidents(self, items: list[Incident]) -> None:
+        self.records[RecordKind.INCIDENT] = list(items)
+
+    @property
+    def siem_alerts(self) -> list[SiemAlert]:
+        return self.records_of(RecordKind.SIEM_ALERT)
+
+    @siem_alerts.setter
+    def siem_alerts(self, items: list[SiemAlert]) -> None:
+        self.records[RecordKind.SIEM_ALERT] = list(items)
 
 
 @dataclass(frozen=True)

@@ -56,27 +56,16 @@ from collectors.base import (
     ErrorKind,
 )
 from collectors.records import (
-    Finding,
-    Incident,
+    KINDS,
     RecordKind,
-    Repository,
-    SiemAlert,
 )
 from collectors.settings import ConfigPath, StrictModel, TimeZoneName
 
-RECORD_TYPES: dict[RecordKind, type] = {
-    RecordKind.FINDING: Finding,
-    RecordKind.REPOSITORY: Repository,
-    RecordKind.INCIDENT: Incident,
-    RecordKind.SIEM_ALERT: SiemAlert,
-}
-# The plural section names used in YAML/JSON documents and CSV file names.
-SECTION_KINDS: dict[str, RecordKind] = {
-    "findings": RecordKind.FINDING,
-    "repositories": RecordKind.REPOSITORY,
-    "incidents": RecordKind.INCIDENT,
-    "siem_alerts": RecordKind.SIEM_ALERT,
-}
+# Every declared record kind, read with no per-kind code: the fields and their types
+# come from the kind's dataclass, the section name (plural, as in YAML/JSON documents
+# and CSV file names) from its declaration.
+RECORD_TYPES: dict[RecordKind, type] = {kind: spec.cls for kind, spec in KINDS.items()}
+SECTION_KINDS: dict[str, RecordKind] = {spec.section: kind for kind, spec in KINDS.items()}
 DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024
 DEFAULT_MAX_FIELD_LENGTH = 64 * 1024
 _LOGGED_ROWS_PER_FILE = 10  # then one summary line: a broken export must not flood the log

@@ -4,6 +4,12 @@ All timestamps are timezone-aware UTC datetimes. A record that breaks an invaria
 (fixed without a fix time, resolved before it opened, ...) raises ``ValueError`` at
 construction, so a malformed source row is rejected where it is read, with its
 position, instead of skewing a derived metric later.
+
+Each record class is declared a kind with ``@record_kind`` (``collectors/kinds.py``):
+that one declaration gives the store its table, the file collector its parsing and
+the README its field reference. Adding a kind is: its enum value in ``RecordKind``,
+its dataclass with ``@record_kind``, a migration step ``KINDS[kind].create_sql()`` in
+``exporter/store.py``, a derivation module, its rules and its docs.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+
+from collectors.kinds import KINDS, Column, KindSpec, record_kind
 
 
 class Severity(StrEnum):
@@ -43,6 +51,18 @@ class RecordKind(StrEnum):
     SIEM_ALERT = "siem_alert"
 
 
+# Stored integer codes of every enum a record holds. A code once written to a store
+# keeps its meaning for good: new values get new codes, none is ever reused.
+SEVERITY_CODES = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+STATE_CODES = {"open": 0, "fixed": 1, "dismissed": 2}
+DISPOSITION_CODES = {
+    "untriaged": 0, "actionable": 1, "false_positive": 2, "benign": 3, "undetermined": 4,
+}
+ENUM_CODES = {Severity: SEVERITY_CODES, FindingState: STATE_CODES,
+              Disposition: DISPOSITION_CODES}
+UNREADABLE = "empty = could not be read"
+
+
 def _require_utc(name: str, value: datetime | None) -> None:
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
         raise ValueError(f"{name} must be timezone-aware")
@@ -63,6 +83,16 @@ def _require_id(record_id: str, source: str) -> None:
         raise ValueError("source must not be empty")
 
 
+@record_kind(RecordKind.FINDING, table="findings", section="findings", codes=ENUM_CODES,
+             docs={
+                 "id": "unique per source",
+                 "source": "default: the collector name",
+                 "opened_at": "start of the SLA clock",
+                 "resolved_at": "required for fixed / dismissed; not allowed while open",
+                 "disclosed_at": "advisory publication, for the exposure window",
+                 "category": "`internal_report` for reports by the organisation's own "
+                             "people",
+             })
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A vulnerability or weakness, from a scanner alert or a ticket.
@@ -97,6 +127,26 @@ class Finding:
         _require_order("opened_at", self.opened_at, "resolved_at", self.resolved_at)
 
 
+@record_kind(
+    RecordKind.REPOSITORY, table="repositories", section="repositories", codes=ENUM_CODES,
+    # "current" is stored as observation time 0, so that it can be part of the key.
+    columns={"observed_at": Column(name="observed", key=True, none_as=0.0)},
+    docs={
+        "id": "unique per source",
+        "source": "default: the collector name",
+        "sast_enabled": UNREADABLE,
+        "review_gate_tier": "0-5: 0 none; 1 force-push and deletion blocked; 2 + one "
+                            "required review; 3 + required status checks; 4 + two reviews or "
+                            "code owners; 5 + stale reviews dismissed and admins included",
+        "secret_scanning": UNREADABLE,
+        "push_protection": UNREADABLE,
+        "dependency_alerts": UNREADABLE,
+        "required_review": "at least one approving review required by any active protection "
+                           "or ruleset, whatever else is allowed; empty = unknown (then tier "
+                           ">= 2 counts as yes)",
+        "observed_at": "when this snapshot of the settings was taken; empty = as of the run "
+                       "(the current state). One `id` may appear once per `observed_at`",
+    })
 @dataclass(frozen=True, slots=True)
 class Repository:
     """A source repository and the security settings seen on it.
@@ -146,6 +196,13 @@ class Repository:
             raise ValueError("review_gate_tier must be between 0 and 5")
 
 
+@record_kind(RecordKind.INCIDENT, table="incidents", section="incidents", codes=ENUM_CODES,
+             docs={
+                 "id": "unique per source",
+                 "source": "default: the collector name",
+                 "started_at": "started <= detected <= contained, resolved",
+                 "postmortem": "empty = unknown",
+             })
 @dataclass(frozen=True, slots=True)
 class Incident:
     """A security incident's timeline: started, detected, contained, resolved."""
@@ -168,6 +225,13 @@ class Incident:
         _require_order("detected_at", self.detected_at, "resolved_at", self.resolved_at)
 
 
+@record_kind(RecordKind.SIEM_ALERT, table="siem_alerts", section="siem_alerts",
+             codes=ENUM_CODES,
+             docs={
+                 "id": "unique per source",
+                 "source": "default: the collector name",
+                 "triaged_at": "first status change",
+             })
 @dataclass(frozen=True, slots=True)
 class SiemAlert:
     """A SIEM detection alert and how it was triaged."""
@@ -189,12 +253,8 @@ class SiemAlert:
 
 Record = Finding | Repository | Incident | SiemAlert
 
-KIND_OF: dict[type, RecordKind] = {
-    Finding: RecordKind.FINDING,
-    Repository: RecordKind.REPOSITORY,
-    Incident: RecordKind.INCIDENT,
-    SiemAlert: RecordKind.SIEM_ALERT,
-}
+KIND_OF: dict[type, RecordKind] = {spec.cls: kind for kind, spec in KINDS.items()}
+__all__ = ["KINDS", "KindSpec"]  # re-exported: the declarations, for the store and docs
 
 
 def utc(value: datetime) -> datetime:

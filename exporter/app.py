@@ -40,6 +40,7 @@ from collectors.http import RequestStats, run_request_stats
 from exporter.assess import MaturityConfigError, MaturityModel, assess, load_model
 from exporter.config import CollectorEntry, ConfigError, LoadedConfig, load_config
 from exporter.derive import (
+    FAMILIES,
     DerivationSettings,
     Derived,
     MetricKey,
@@ -93,14 +94,13 @@ def derive_from(store: Store, settings: DerivationSettings, now: datetime,
                 collectors: Sequence[str] | None = None) -> Derived:
     """Stream the stored records of ``collectors`` (all when ``None``) through derivation.
 
-    Records of collectors the config no longer names stay in the store until
+    Each family gets only the columns it declares, of its own kind, streamed in one
+    pass. Records of collectors the config no longer names stay in the store until
     ``store prune`` but are not published.
     """
     return derive_all(
-        findings=store.iter_findings(collectors),
-        repositories=store.iter_repositories(collectors),
-        incidents=store.iter_incidents(collectors),
-        siem_alerts=store.iter_siem_alerts(collectors),
+        rows={family.kind: store.iter_rows(family.kind, family.columns, collectors)
+              for family in FAMILIES},
         settings=settings, now=now, history=history,
     )
 

@@ -349,3 +349,22 @@ def test_quarter_info_names_current_and_previous() -> None:
     assert [dict(s.labels) for s in family.samples] == [
         {"period": "previous", "quarter": Q3}, {"period": "current", "quarter": Q4}]
     assert all(s.value == 1.0 for s in family.samples)
+
+
+def test_the_generic_rows_form_equals_the_per_kind_keywords() -> None:
+    from collectors.records import RecordKind
+    from exporter.derive import FAMILIES, derive_all
+    from tests.builders import NOW
+
+    rows = {RecordKind.FINDING: [(0, 1, NOW.timestamp() - 86400 * 10,
+                                  NOW.timestamp() - 86400 * 5, None)]}
+    by_rows = derive_all(rows=rows, settings=SETTINGS, now=NOW)
+    by_keyword = derive_all(findings=rows[RecordKind.FINDING], settings=SETTINGS, now=NOW)
+    assert by_rows.by_quarter[Q4].values == by_keyword.by_quarter[Q4].values
+    assert by_rows.by_quarter[Q4].get("vulnerability_mttr_days", severity="critical") == 5.0
+    with pytest.raises(TypeError):
+        derive_all(rows=rows, findings=rows[RecordKind.FINDING], settings=SETTINGS, now=NOW)
+    for family in FAMILIES:  # every family reads columns its kind declares
+        from collectors.records import KINDS
+
+        assert set(family.columns) <= set(KINDS[family.kind].columns), family.name

@@ -1,0 +1,90 @@
+"""The one place derivation families are registered, and the pass that runs them all.
+
+A new family is one module declaring ``FAMILY`` and one entry in :data:`FAMILIES`; the
+store streams each family's declared columns of its kind, and :func:`derive_all`
+merges what every family derives into one :class:`Derived`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from collectors.records import RecordKind
+from exporter.derive import alerts, findings, incidents, repositories
+from exporter.derive.common import (
+    DerivationContext,
+    DerivationFamily,
+    DerivationSettings,
+    Derived,
+    History,
+    MetricKey,
+    MetricSet,
+)
+from exporter.quarters import previous_quarter, quarter_of
+
+FAMILIES: tuple[DerivationFamily, ...] = (
+    findings.FAMILY,
+    repositories.FAMILY,
+    incidents.FAMILY,
+    alerts.FAMILY,
+)
+
+# Point-in-time metrics of every family: only the current quarter's values are stored
+# as history, and earlier quarters come from that history first.
+HISTORY_METRICS: frozenset[str] = frozenset().union(*(f.history_metrics for f in FAMILIES))
+
+# The per-kind keywords derive_all has always taken; new kinds come through ``rows``.
+_KEYWORD_KINDS = {
+    "findings": RecordKind.FINDING,
+    "repositories": RecordKind.REPOSITORY,
+    "incidents": RecordKind.INCIDENT,
+    "siem_alerts": RecordKind.SIEM_ALERT,
+}
+
+
+def derive_all(
+    *,
+    rows: Mapping[RecordKind, Iterable[tuple[Any, ...]]] | None = None,
+    settings: DerivationSettings,
+    now: datetime,
+    history: History | None = None,
+    findings: Iterable[tuple[Any, ...]] | None = None,
+    repositories: Iterable[tuple[Any, ...]] | None = None,
+    incidents: Iterable[tuple[Any, ...]] | None = None,
+    siem_alerts: Iterable[tuple[Any, ...]] | None = None,
+) -> Derived:
+    """Derive every family's metrics for the current and previous quarter as of ``now``.
+
+    ``rows`` maps a record kind to its streamed rows, each in the column order its
+    family declares; the ``findings=`` ... ``siem_alerts=`` keywords are the same for
+    the four original kinds. A family whose kind has no rows derives from none. Each
+    family's rows are consumed once, in turn, so memory stays that of one row at a time
+    plus each family's aggregates. ``history`` holds stored values of point-in-time
+    metrics by quarter label, what the exporter saved while running in that quarter.
+    """
+    by_kind: dict[RecordKind, Iterable[tuple[Any, ...]]] = dict(rows or {})
+    for keyword, given in (("findings", findings), ("repositories", repositories),
+                           ("incidents", incidents), ("siem_alerts", siem_alerts)):
+        if given is None:
+            continue
+        kind = _KEYWORD_KINDS[keyword]
+        if kind in by_kind:
+            raise TypeError(f"derive_all got {kind.value} rows twice: in rows and {keyword}=")
+        by_kind[kind] = given
+    current = quarter_of(now, settings.fiscal_start_month)
+    previous = previous_quarter(current, settings.fiscal_start_month)
+    ctx = DerivationContext(settings=settings, now=now, quarters=(previous, current),
+                            history=history or {})
+    sets = {q.label: MetricSet() for q in ctx.quarters}
+    for family in FAMILIES:
+        for label, metrics in family.derive(by_kind.get(family.kind, ()), ctx).items():
+            sets[label].values.update(metrics.values)
+    return Derived(now=now, current=current, previous=previous, by_quarter=sets)
+
+
+def point_in_time_values(derived: Derived) -> dict[MetricKey, float]:
+    """The current quarter's point-in-time values, to be kept as its history."""
+    current = derived.by_quarter[derived.current.label]
+    return {k: v for k, v in current.values.items() if k[0] in HISTORY_METRICS}

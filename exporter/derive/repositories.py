@@ -1,0 +1,163 @@
+"""Repository coverage: point-in-time shares of SAST, review gates and the like.
+
+Coverage is a state, not an event stream: a quarter's value is the share among the
+repositories as observed in that quarter. The current quarter's values are kept as
+history while the exporter runs, because a repository's past settings usually cannot
+be asked for later; dated snapshots (``observed_at``) fill a quarter the exporter did
+not see live.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from collectors.records import RecordKind
+from exporter.derive.common import (
+    DerivationContext,
+    DerivationFamily,
+    DerivationSettings,
+    MetricKey,
+    MetricSet,
+    Rows,
+    quarter_bounds,
+)
+from exporter.quarters import Quarter
+from exporter.store import CURRENT_OBSERVATION
+
+COVERAGE_SETTINGS = ("sast", "review_gate", "required_review", "secret_scanning",
+                     "push_protection", "dependency_alerts")
+REVIEW_GATE_MIN_TIER = 2  # a required pull-request review: the "security gate" bar
+
+# Point-in-time metrics: earlier quarters come from the stored history, else from dated
+# repository snapshots; only the current quarter's values are stored as history.
+POINT_IN_TIME_METRICS = frozenset({
+    "sast_coverage_pct", "devsecops_repository_coverage_ratio",
+    "devsecops_repository_review_gate_tier_ratio", "devsecops_repositories",
+})
+
+
+def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
+    """Point-in-time coverage shares over active repositories.
+
+    Active: not archived, not a fork (unless ``include_forks``), name not excluded.
+    A share counts only repositories whose setting could be read; a repository whose
+    setting is unknown is in neither numerator nor denominator. ``sast_coverage_pct``
+    is the SAST share in percent, as the spec names it; the others are ratios 0..1.
+    """
+    excluded = [re.compile(p) for p in settings.exclude_patterns]
+    counts = {"active": 0, "archived": 0, "fork": 0, "excluded": 0}
+    known = dict.fromkeys(COVERAGE_SETTINGS, 0)
+    enabled = dict.fromkeys(COVERAGE_SETTINGS, 0)
+    tiers = [0] * 6
+    tier_known = 0
+    seen_any = False
+    for (name, archived, fork, sast, tier, secret, push, dependency, review) in rows:
+        seen_any = True
+        if archived:
+            counts["archived"] += 1
+            continue
+        if fork and not settings.include_forks:
+            counts["fork"] += 1
+            continue
+        if any(p.search(name) for p in excluded):
+            counts["excluded"] += 1
+            continue
+        counts["active"] += 1
+        gate = None if tier is None else int(tier >= REVIEW_GATE_MIN_TIER)
+        # Tier 2 and above include a required review by definition; below, only the
+        # source's own answer says whether a review is required.
+        required = review if review is not None else (1 if gate else None)
+        for setting, value in zip(COVERAGE_SETTINGS,
+                                  (sast, gate, required, secret, push, dependency),
+                                  strict=True):
+            if value is not None:
+                known[setting] += 1
+                enabled[setting] += value
+        if tier is not None:
+            tiers[tier] += 1
+            tier_known += 1
+    metrics = MetricSet()
+    if not seen_any:
+        return metrics
+    for state, count in counts.items():
+        metrics.set("devsecops_repositories", count, state=state)
+    for setting in COVERAGE_SETTINGS:
+        if known[setting]:
+            ratio = enabled[setting] / known[setting]
+            metrics.set("devsecops_repository_coverage_ratio", ratio, setting=setting)
+            if setting == "sast":
+                metrics.set("sast_coverage_pct", 100.0 * ratio)
+    if tier_known:
+        for tier, count in enumerate(tiers):
+            metrics.set("devsecops_repository_review_gate_tier_ratio", count / tier_known,
+                        tier=str(tier))
+    return metrics
+
+
+def derive_repository_quarters(rows: Rows, settings: DerivationSettings,
+                               now: datetime, quarters: tuple[Quarter, Quarter],
+                               ) -> dict[str, MetricSet]:
+    """Coverage shares per quarter, from each repository's latest observation in it.
+
+    Rows are ``(source, id, observed, *settings)`` as the store streams them. An
+    undated row (``observed`` is :data:`CURRENT_OBSERVATION`) is the state as of the
+    run and belongs to the current quarter, where it is later than any dated one.
+    Dated rows count in the quarter they were observed in; a quarter without an
+    observation gets no value (an older snapshot is not carried forward), and an
+    observation after ``now`` is not one yet. Each quarter's shares are those of
+    :func:`derive_repositories` over its repositories.
+    """
+    cut = now.timestamp()
+    bounds = quarter_bounds(quarters)
+    latest: tuple[dict[tuple[str, str], tuple[float, tuple[Any, ...]]], ...] = ({}, {})
+    for row in rows:
+        observed = row[2]
+        if observed == CURRENT_OBSERVATION:
+            qi, observed = 1, float("inf")
+        elif observed > cut:
+            continue
+        elif bounds[1][0] <= observed < bounds[1][1]:
+            qi = 1
+        elif bounds[0][0] <= observed < bounds[0][1]:
+            qi = 0
+        else:
+            continue
+        key = (row[0], row[1])
+        seen = latest[qi].get(key)
+        if seen is None or observed > seen[0]:
+            latest[qi][key] = (observed, row[3:])
+    return {quarter.label: derive_repositories((values for _, values in latest[qi].values()),
+                                               settings)
+            for qi, quarter in enumerate(quarters)}
+
+
+def _derive(rows: Rows, ctx: DerivationContext) -> dict[str, MetricSet]:
+    """Observed shares per quarter; for the previous one, live history first.
+
+    The previous quarter's coverage comes from the stored history first (what the
+    exporter saw live beats a snapshot file); shares derived from dated snapshots of
+    that quarter fill only what the history lacks, and without either it is absent.
+    """
+    observed = derive_repository_quarters(rows, ctx.settings, ctx.now, ctx.quarters)
+    previous = ctx.previous.label
+    earlier: dict[MetricKey, float] = {
+        key: value for key, value in ctx.history.get(previous, {}).items()
+        if key[0] in POINT_IN_TIME_METRICS
+    }
+    for key, value in observed[previous].values.items():
+        earlier.setdefault(key, value)
+    observed[previous] = MetricSet(earlier)
+    return observed
+
+
+FAMILY = DerivationFamily(
+    name="repositories",
+    kind=RecordKind.REPOSITORY,
+    columns=("source", "id", "observed", "name", "archived", "fork", "sast_enabled",
+             "review_gate_tier", "secret_scanning", "push_protection", "dependency_alerts",
+             "required_review"),
+    derive=_derive,
+    history_metrics=POINT_IN_TIME_METRICS,
+)

@@ -624,7 +624,7 @@ class FileCollector(Collector):
     """Reads records from local files; see the module docstring and the README."""
 
     config_model: ClassVar[type[StrictModel]] = FileCollectorSettings
-    kinds: ClassVar[frozenset[RecordKind]] = frozenset(RecordKind)
+    kinds: ClassVar[frozenset[RecordKind]] = frozenset(KINDS)
     settings: FileCollectorSettings
 
     async def collect(self, ctx: CollectContext) -> CollectionResult:
@@ -639,7 +639,7 @@ class FileCollector(Collector):
             fmt = _detect_format(path, spec)
             csv_kind = _csv_kind(path, spec) if fmt == "csv" else None
             at_stake = ({csv_kind} if csv_kind else {spec.kind} if spec.kind
-                        else set(RecordKind))
+                        else set(KINDS))
             try:
                 rows = load_rows(path, spec, fmt, csv_kind, settings.max_file_size)
             except BadFile as exc:
@@ -660,7 +660,7 @@ class FileCollector(Collector):
             if len(files) > 1:
                 message = f"all {len(files)} data files failed; first: {message}"
             raise CollectorError(kind, message)
-        result.complete = frozenset(RecordKind) - incomplete
+        result.complete = frozenset(KINDS) - incomplete
         result.record_errors = +errors
         return result
 

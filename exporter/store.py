@@ -199,6 +199,21 @@ class Store:
             raise StoreError(f"the store {self.path} was replaced by another file while the "
                              "exporter ran; restart the exporter to use it")
 
+    def _write_hint(self) -> str:
+        """Why SQLite may not open or write: a read-only file system or directory."""
+        if self.path == ":memory:":
+            return ""
+        directory = Path(self.path).absolute().parent
+        try:
+            if os.statvfs(directory).f_flag & os.ST_RDONLY:
+                return (" (the file system is read-only; the store writes its journal next "
+                        "to the file, so it needs a writable directory)")
+        except OSError:
+            return ""
+        if not os.access(directory, os.W_OK):
+            return f" (the directory {directory} is not writable)"
+        return ""
+
     def _connect(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
@@ -213,7 +228,8 @@ class Store:
                 connection.execute("PRAGMA synchronous=NORMAL")
                 connection.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+                raise StoreError(f"cannot open the store {self.path}: {exc}"
+                                 f"{self._write_hint()}") from None
             self._local.connection = connection
         return connection
 
@@ -232,7 +248,8 @@ class Store:
             try:
                 connection.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot write to the store {self.path}: {exc}") from None
+                raise StoreError(f"cannot write to the store {self.path}: {exc}"
+                                 f"{self._write_hint()}") from None
             try:
                 yield connection
                 connection.execute("COMMIT")

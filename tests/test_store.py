@@ -227,3 +227,52 @@ def test_a_complete_run_replaces_dated_and_undated_repository_rows(tmp_path: Pat
     store.apply("c", CollectionResult(deleted={RecordKind.REPOSITORY: [("test", "acme/api")]}),
                 NOW)
     assert [r[1] for r in store.iter_repositories()] == ["x/y"]
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path):
+    """A real 1 MiB tmpfs, for disk-full and read-only tests (needs mount rights: root)."""
+    import shutil
+    import subprocess
+
+    mount = shutil.which("mount")
+    target = tmp_path / "small"
+    target.mkdir()
+    if mount is None or subprocess.run(
+            [mount, "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(target)],
+            capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root); the disk-full case is "
+                    "covered by test_a_full_disk_is_a_clear_store_error_and_keeps_earlier_data")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
+
+
+def test_a_real_full_file_system_fails_the_write_and_keeps_the_data(
+        small_filesystem: Path) -> None:
+    store = Store(small_filesystem / "s.db")
+    store.apply("c", CollectionResult(findings=[finding("2026-11-01", id="F-1")]), NOW)
+    with open(small_filesystem / "filler", "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+        except OSError:
+            pass
+    many = [finding("2026-11-01", id=f"F-{i}", asset="x" * 200) for i in range(2, 20000)]
+    with pytest.raises(StoreError, match=r"cannot write to the store .*s\.db.*full"):
+        store.apply("c", CollectionResult(findings=many), NOW)
+    assert len(list(store.iter_findings())) == 1
+    (small_filesystem / "filler").unlink()
+    store.apply("c", CollectionResult(findings=many[:10]), NOW)  # room again: writes work
+    assert len(list(store.iter_findings())) == 11
+
+
+def test_a_read_only_file_system_is_a_clear_error_at_start(small_filesystem: Path) -> None:
+    import subprocess
+
+    Store(small_filesystem / "s.db").close()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_filesystem)], check=True)
+    with pytest.raises(StoreError, match=r"s\.db: .*the file system is read-only"):
+        Store(small_filesystem / "s.db").apply(
+            "c", CollectionResult(findings=[finding("2026-11-01")]), NOW)

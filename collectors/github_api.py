@@ -33,6 +33,7 @@ from pydantic import SecretStr
 from collectors.base import CollectorError, ErrorKind
 from collectors.http import (
     ApiClient,
+    count_run_retry,
     decode_json,
     describe,
     parse_retry_after,
@@ -411,6 +412,7 @@ class GitHubApi:
                             f"{what}: HTTP {status} rate limited after {exhausted} attempts",
                         )
                     self.retries["token_exhausted"] += 1
+                    count_run_retry("rate_limited")
                     continue
                 wait_for = github_rate_limit_hook(response)
                 if wait_for is None and status == 429:
@@ -442,6 +444,7 @@ class GitHubApi:
             )
         self.retries[kind] += 1
         self.waited_seconds += max(0.0, seconds)
+        count_run_retry("rate_limited", max(0.0, seconds))
         await self._sleep(max(0.0, seconds))
 
     async def graphql(self, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -463,6 +466,7 @@ class GitHubApi:
             spent = response.headers.get("X-RateLimit-Remaining") == "0"
             if spent and ("RATE_LIMITED" in types or "rate limit" in str(first).lower()):
                 self.retries["token_exhausted"] += 1
+                count_run_retry("rate_limited")
                 continue  # settle() recorded 0 for this token
             kind = ErrorKind.RATE_LIMITED if "RATE_LIMITED" in types else ErrorKind.CLIENT
             raise CollectorError(kind, f"GraphQL query failed: {str(first)[:200]}")

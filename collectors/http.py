@@ -65,6 +65,20 @@ RETRY_KINDS = ("rate_limited", "server", "timeout", "network")
 run_request_stats: contextvars.ContextVar[RequestStats | None] = contextvars.ContextVar(
     "run_request_stats", default=None)
 
+
+
+def count_run_retry(kind: str, waited: float = 0.0) -> None:
+    """Add one retry of ``kind`` (one of RETRY_KINDS) to the current run's totals.
+
+    ApiClient calls it for its own retries; a collector that retries by itself (GitHub's
+    token failover and rate-limit waits) calls it too, so every retry reaches
+    ``devsecops_collector_http_retries_total``.
+    """
+    run_stats = run_request_stats.get()
+    if run_stats is not None:
+        run_stats.add_retry(kind, waited)
+
+
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 
@@ -188,9 +202,7 @@ class ApiClient:
                 f"{self.settings.max_retry_wait.total_seconds():.0f}s budget",
             )
         self.stats.add_retry(kind, seconds)
-        run_stats = run_request_stats.get()
-        if run_stats is not None:
-            run_stats.add_retry(kind, seconds)
+        count_run_retry(kind, seconds)
         await self._sleep(seconds)
 
     def _count_request(self) -> None:

@@ -763,6 +763,24 @@ def test_a_spent_token_fails_over_to_the_next_without_waiting(monkeypatch) -> No
     assert gauge(result, GAUGE_RETRY_WAIT) == 0.0
 
 
+def test_token_failovers_reach_the_runs_http_retry_totals(monkeypatch) -> None:
+    """GitHub retries by itself; they must count in devsecops_collector_http_retries_total."""
+    from collectors.http import RequestStats, run_request_stats
+
+    server = Server()
+    server.remaining[(f"Bearer {TOKEN}", "core")] = 0
+    collector, _ = make_collector(two_tokens(monkeypatch))
+    stats = RequestStats()
+    token = run_request_stats.set(stats)
+    try:
+        with serve(server):
+            run(collector)
+    finally:
+        run_request_stats.reset(token)
+    assert server.refused >= 1
+    assert stats.retries_by_kind["rate_limited"] == server.refused
+
+
 def test_every_token_spent_with_a_far_reset_fails_rate_limited(monkeypatch) -> None:
     server = Server()
     for who in (f"Bearer {TOKEN}", f"Bearer {SECOND}"):

@@ -55,6 +55,7 @@ from collectors.base import (
 )
 from collectors.http import ApiClient, HttpSettings, parse_timestamp
 from collectors.records import Disposition, RecordKind, Severity, SiemAlert
+from collectors.records_detection import DetectionRule, RuleKind, normalize_technique
 from collectors.settings import Duration, PositiveDuration, Secret, StrictModel
 
 # Alert fields (alerts-as-data schema, Elastic Security 8.x+).
@@ -125,6 +126,12 @@ class ElasticSettings(StrictModel):
         default_factory=lambda: dict(DEFAULT_SEVERITY_MAP)
     )
     http: HttpSettings = Field(default_factory=HttpSettings)
+    detection_rules: bool = Field(
+        default=True, description="also list the detection rules (ATT&CK coverage); "
+        "needs Kibana: url in mode kibana, else kibana_url")
+    kibana_url: str | None = Field(
+        default=None, description="Kibana URL for the rule listing in mode elasticsearch")
+    rules_page_size: int = Field(default=500, ge=1, le=10000)
 
     @model_validator(mode="after")
     def _one_auth(self) -> ElasticSettings:
@@ -154,6 +161,69 @@ class ElasticSettings(StrictModel):
     @property
     def alerts_index(self) -> str:
         return self.index or f".alerts-security.alerts-{self.space}"
+
+    @property
+    def rules_url(self) -> str | None:
+        """Where the detection engine's rule API lives, or None when it is not read."""
+        if not self.detection_rules:
+            return None
+        return self.url if self.mode == "kibana" else self.kibana_url
+
+
+# Elastic Security rule types (``type`` of a rule object) and what they are for the
+# maturity levels; a type not listed here is skipped and counted as unmapped_value.
+RULE_TYPE_MAP: dict[str, RuleKind] = {
+    "query": RuleKind.QUERY,
+    "saved_query": RuleKind.QUERY,
+    "eql": RuleKind.QUERY,
+    "esql": RuleKind.QUERY,
+    "new_terms": RuleKind.QUERY,
+    "threshold": RuleKind.THRESHOLD,
+    "machine_learning": RuleKind.MACHINE_LEARNING,
+    "threat_match": RuleKind.CORRELATION,
+}
+ATTACK_FRAMEWORK = "MITRE ATT&CK"
+
+
+def map_rule(rule: Any, source: str, errors: Counter[ErrorKind]) -> DetectionRule | None:
+    """One rule object of ``_find`` as a :class:`DetectionRule`, or None (counted).
+
+    ``threat[]`` entries of the MITRE ATT&CK framework give the techniques, each
+    technique's ``subtechnique[]`` its sub-techniques; an id that is no ATT&CK
+    technique id is dropped and counted as unmapped_value, the rule kept.
+    """
+    if not isinstance(rule, Mapping):
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
+    rule_id, enabled, kind = rule.get("id"), rule.get("enabled"), rule.get("type")
+    if not isinstance(rule_id, str) or not rule_id or not isinstance(enabled, bool):
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
+    if kind not in RULE_TYPE_MAP:
+        errors[ErrorKind.UNMAPPED_VALUE] += 1
+        return None
+    techniques: set[str] = set()
+    threat = rule.get("threat") or []
+    if not isinstance(threat, list):
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
+    for entry in threat:
+        if not isinstance(entry, Mapping) or entry.get("framework") != ATTACK_FRAMEWORK:
+            continue
+        for technique in entry.get("technique") or []:
+            if not isinstance(technique, Mapping):
+                continue
+            ids = [technique.get("id")]
+            ids += [sub.get("id") for sub in technique.get("subtechnique") or []
+                    if isinstance(sub, Mapping)]
+            for value in ids:
+                normal = normalize_technique(value) if isinstance(value, str) else None
+                if normal is None:
+                    errors[ErrorKind.UNMAPPED_VALUE] += 1
+                else:
+                    techniques.add(normal)
+    return DetectionRule(id=rule_id, source=source, enabled=enabled,
+                         kind=RULE_TYPE_MAP[kind], techniques=tuple(sorted(techniques)))
 
 
 def _iso(value: datetime) -> str:
@@ -335,7 +405,8 @@ class ElasticCollector(Collector):
     """Elastic Security detection alerts; see the module docstring."""
 
     config_model: ClassVar[type[StrictModel]] = ElasticSettings
-    kinds: ClassVar[frozenset[RecordKind]] = frozenset({RecordKind.SIEM_ALERT})
+    kinds: ClassVar[frozenset[RecordKind]] = frozenset({RecordKind.SIEM_ALERT,
+                                                       RecordKind.DETECTION_RULE})
     settings: ElasticSettings
 
     def __init__(self, name: str, settings: StrictModel, **client_options: Any) -> None:
@@ -344,7 +415,7 @@ class ElasticCollector(Collector):
 
     # -- plumbing ---------------------------------------------------------------
 
-    def _client(self) -> ApiClient:
+    def _client(self, base_url: str | None = None) -> ApiClient:
         settings = self.settings
         headers = {"Accept": "application/json"}
         auth: httpx.Auth | None = None
@@ -353,10 +424,10 @@ class ElasticCollector(Collector):
         else:
             assert settings.username is not None and settings.password is not None
             auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
-        if settings.mode == "kibana":
+        if settings.mode == "kibana" or base_url is not None:
             headers["kbn-xsrf"] = "true"  # Kibana refuses POSTs without it
         return ApiClient(
-            settings.url.rstrip("/"), settings.http, headers=headers, auth=auth,
+            (base_url or settings.url).rstrip("/"), settings.http, headers=headers, auth=auth,
             **self._client_options,
         )
 
@@ -381,9 +452,43 @@ class ElasticCollector(Collector):
             }}})
         return {"bool": {"filter": filters}}
 
-    def _kibana_path(self) -> str:
+    def _kibana_path(self, route: str = "signals/search") -> str:
         prefix = "" if self.settings.space == "default" else f"/s/{self.settings.space}"
-        return f"{prefix}/api/detection_engine/signals/search"
+        return f"{prefix}/api/detection_engine/{route}"
+
+    async def _rules(self, source: str, errors: Counter[ErrorKind]) -> list[DetectionRule]:
+        """Every detection rule of the space, paged through ``GET .../rules/_find``.
+
+        Pages are ``page``/``per_page``, sorted by creation time so that rules created
+        during the listing land on later pages; the listing ends once ``total`` rules
+        (as the first page reported it) were requested or a page comes back short.
+        """
+        url = self.settings.rules_url
+        assert url is not None
+        path = self._kibana_path("rules/_find")
+        size = self.settings.rules_page_size
+        rules: dict[str, DetectionRule] = {}
+        page, total = 1, None
+        async with self._client(url) as client:
+            while True:
+                body, _ = await client.get_json(path, params={
+                    "page": page, "per_page": size, "sort_field": "created_at",
+                    "sort_order": "asc"})
+                data = body.get("data") if isinstance(body, Mapping) else None
+                got_total = body.get("total") if isinstance(body, Mapping) else None
+                if not isinstance(data, list) or not isinstance(got_total, int) \
+                        or isinstance(got_total, bool):
+                    raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
+                                         f"GET {path}: no data array or total")
+                total = got_total if total is None else total
+                for item in data:
+                    record = map_rule(item, source, errors)
+                    if record is not None:
+                        rules[record.id] = record
+                if len(data) < size or page * size >= total:
+                    break
+                page += 1
+        return list(rules.values())
 
     # -- Elasticsearch: point in time + search_after ------------------------------
 
@@ -541,9 +646,17 @@ class ElasticCollector(Collector):
         }
         ctx.logger.info("%s pass: %d alerts from %d hits", "full" if full else "incremental",
                         len(alerts), position)
+        complete = {RecordKind.SIEM_ALERT} if full else set()
+        rules: list[DetectionRule] = []
+        if self.settings.rules_url is not None:
+            # The rule listing is whole every run: it replaces the stored set.
+            rules = await self._rules(ctx.name, mapper.errors)
+            complete.add(RecordKind.DETECTION_RULE)
+            ctx.logger.info("%d detection rules", len(rules))
         return CollectionResult(
             siem_alerts=list(alerts.values()),
-            complete=frozenset({RecordKind.SIEM_ALERT}) if full else frozenset(),
+            detection_rules=rules,
+            complete=frozenset(complete),
             state={
                 "watermark": _iso(now),
                 "last_full": _iso(now) if full else state.get("last_full"),

@@ -24,6 +24,10 @@ user-facing version):
    suggests it changed) and, opt-in, recent pull requests' check runs for the security
    gate cycle time.
 
+6. Opt-in ``supply_chain``: per active repository pushed since its facts were read, the
+   dependency graph SBOM export and the ``.github/workflows`` files (conditional), for
+   ``sbom``, ``pinned_actions`` and ``egress_control`` (``collectors/github_supply_chain.py``).
+
 Tokens, rate-limit budgets and retries live in ``collectors/github_api.py``.
 
 Secrets: secret scanning alerts are always listed with ``hide_secret=true`` and no
@@ -63,6 +67,11 @@ from collectors.github_api import (
     make_app_jwt,
     message_of,
     require_cryptography,
+)
+from collectors.github_supply_chain import (
+    RepoSupplyChain,
+    SupplyChainSettings,
+    read_supply_chain,
 )
 from collectors.http import (
     HttpSettings,
@@ -128,6 +137,8 @@ PERMISSION_HINTS: dict[str, str] = {
     "analyses": "classic scope security_events; fine-grained/App 'Code scanning alerts: read'",
     "search": "classic scope repo (private repositories); fine-grained/App 'Contents: read'",
     "pulls": "classic scope repo; fine-grained/App 'Pull requests: read' and 'Checks: read'",
+    "sbom": "classic scope repo (private repositories); fine-grained/App 'Contents: read'",
+    "contents": "classic scope repo (private repositories); fine-grained/App 'Contents: read'",
 }
 
 # The GraphQL query for review gates: 100 repositories a call. Validated in the tests
@@ -280,6 +291,7 @@ class GitHubSettings(StrictModel):
     gate_refresh: PositiveDuration = timedelta(hours=1)
     rate_limit_reserve: int = Field(default=100, ge=0)
     cycle_time: CycleTimeSettings | None = None
+    supply_chain: SupplyChainSettings | None = None
     http: HttpSettings = Field(default_factory=HttpSettings)
 
     @field_validator("api_url", "graphql_url")
@@ -499,6 +511,7 @@ class _OrgRun:
     sast_unknown: set[str] = field(default_factory=set)
     sast_skipped: set[str] = field(default_factory=set)  # forks not probed: not evaluated
     findings: list[Finding] = field(default_factory=list)
+    supply: dict[str, RepoSupplyChain] = field(default_factory=dict)  # supply_chain on
 
 
 class GitHubCollector(Collector):
@@ -641,6 +654,10 @@ class GitHubCollector(Collector):
             self._gates(ctx, api, run, active, old, new, refresh_gates),
             self._sast(ctx, api, run, active, old, new, full),
         )
+        if self.settings.supply_chain is not None:
+            run.supply = await read_supply_chain(
+                ctx, api, self.settings.supply_chain, org, active, old, new, errors,
+                self._report_once, _gather)
         return run
 
     def _included(self, repo: Mapping[str, Any]) -> bool:
@@ -1306,6 +1323,7 @@ class GitHubCollector(Collector):
             if deps is None and dep is Feature.NOT_ENABLED:
                 deps = False
             tools = tuple(sorted(run.sast_tools.get(name, set())))
+            supply = run.supply.get(name) or RepoSupplyChain()
             sast_enabled: bool | None = None
             if not repo["archived"] and name not in run.sast_skipped:
                 sast_enabled = True if tools else (None if name in run.sast_unknown else False)
@@ -1324,6 +1342,9 @@ class GitHubCollector(Collector):
                     push_protection=push,
                     dependency_alerts=deps,
                     topics=tuple(repo["topics"]),
+                    sbom=supply.sbom,
+                    pinned_actions=supply.pinned_actions,
+                    egress_control=supply.egress_control,
                 ))
             except (ValueError, TypeError) as exc:
                 result.record_errors[ErrorKind.MALFORMED_RECORD] += 1

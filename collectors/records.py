@@ -51,6 +51,17 @@ class RecordKind(StrEnum):
     SIEM_ALERT = "siem_alert"
     # The measured domains (DESIGN, "Measuring every domain") add their members here
     # and declare their records in their own modules, imported at the end of this one.
+    IDENTITY_ACCOUNT = "identity_account"
+    APPLICATION = "application"
+    PRIVILEGED_ASSIGNMENT = "privileged_assignment"
+    OFFBOARDING = "offboarding"
+    ACCESS_REVIEW = "access_review"
+    DETECTION_RULE = "detection_rule"
+    WORKLOAD = "workload"
+    ARTIFACT = "artifact"
+    TRAINING_RECORD = "training_record"
+    POSTURE_RESULT = "posture_result"
+    SCAN_TARGET = "scan_target"
 
 
 # Stored integer codes of every enum a record holds. A code once written to a store
@@ -148,6 +159,13 @@ class Finding:
                            ">= 2 counts as yes)",
         "observed_at": "when this snapshot of the settings was taken; empty = as of the run "
                        "(the current state). One `id` may appear once per `observed_at`",
+        "sbom": "the dependency graph's SBOM export is available; " + UNREADABLE,
+        "pinned_actions": "every third-party action in its workflows is pinned to a full "
+                          "commit SHA; " + UNREADABLE,
+        "egress_control": "every workflow job runs with an egress policy that blocks; "
+                          + UNREADABLE,
+        "scorecard_score": "OpenSSF Scorecard aggregate score, 0-10 (rounded to an "
+                           "integer); empty = not scored",
     })
 @dataclass(frozen=True, slots=True)
 class Repository:
@@ -184,6 +202,10 @@ class Repository:
     topics: tuple[str, ...] = ()
     required_review: bool | None = None
     observed_at: datetime | None = None
+    sbom: bool | None = None
+    pinned_actions: bool | None = None
+    egress_control: bool | None = None
+    scorecard_score: int | None = None
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)
@@ -196,6 +218,8 @@ class Repository:
             raise ValueError("observed_at must be after 1970-01-01")
         if self.review_gate_tier is not None and not 0 <= self.review_gate_tier <= 5:
             raise ValueError("review_gate_tier must be between 0 and 5")
+        if self.scorecard_score is not None and not 0 <= self.scorecard_score <= 10:
+            raise ValueError("scorecard_score must be between 0 and 10")
 
 
 @record_kind(RecordKind.INCIDENT, table="incidents", section="incidents", codes=ENUM_CODES,
@@ -261,6 +285,7 @@ from collectors import (  # noqa: E402
     records_detection,  # noqa: F401
     records_identity,  # noqa: F401
     records_posture,  # noqa: F401
+    records_scans,  # noqa: F401
     records_supply_chain,  # noqa: F401
 )
 

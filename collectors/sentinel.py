@@ -47,6 +47,7 @@ from collectors.base import (
 )
 from collectors.http import ApiClient, HttpSettings, decode_json, parse_timestamp
 from collectors.records import Disposition, Incident, RecordKind, Severity, SiemAlert
+from collectors.records_detection import DetectionRule, RuleKind, normalize_technique
 from collectors.settings import Duration, PositiveDuration, Secret, StrictModel
 
 DEFAULT_API_VERSION = "2025-06-01"
@@ -117,6 +118,9 @@ class SentinelSettings(StrictModel):
     contained_at: Literal["closed", "last_activity"] = "closed"
     alerts: bool = True
     incidents: bool = True
+    detection_rules: bool = Field(
+        default=True, description="also list the analytics rules (alertRules) for ATT&CK "
+        "coverage")
     log_analytics: LogAnalyticsSettings | None = None
     http: HttpSettings = Field(default_factory=HttpSettings)
 
@@ -236,7 +240,8 @@ class SentinelCollector(Collector):
 
     config_model: ClassVar[type[StrictModel]] = SentinelSettings
     kinds: ClassVar[frozenset[RecordKind]] = frozenset({RecordKind.SIEM_ALERT,
-                                                        RecordKind.INCIDENT})
+                                                        RecordKind.INCIDENT,
+                                                        RecordKind.DETECTION_RULE})
 
     def __init__(self, name: str, settings: StrictModel, *,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -262,11 +267,11 @@ class SentinelCollector(Collector):
         assert self.config.log_analytics is not None
         return self.config.log_analytics.endpoint.rstrip("/") + ARM_SCOPE_SUFFIX
 
-    def incidents_path(self) -> str:
+    def incidents_path(self, collection: str = "incidents") -> str:
         s = self.config
         return (f"/subscriptions/{s.subscription_id}/resourceGroups/{s.resource_group}"
                 f"/providers/Microsoft.OperationalInsights/workspaces/{s.workspace_name}"
-                "/providers/Microsoft.SecurityInsights/incidents")
+                f"/providers/Microsoft.SecurityInsights/{collection}")
 
     async def _authorized(self, client: ApiClient, scope: str, method: str, url: str,
                           **kwargs: Any) -> httpx.Response:
@@ -319,6 +324,12 @@ class SentinelCollector(Collector):
             count += 1
             if modified is not None and (newest is None or modified > newest):
                 newest = modified
+        if s.detection_rules:
+            # The rule listing is whole every run: it replaces the stored set.
+            rules = [rule async for rule in self._fetch_alert_rules(ctx, result)]
+            result.records.setdefault(RecordKind.DETECTION_RULE, []).extend(rules)
+            result.complete = result.complete | {RecordKind.DETECTION_RULE}
+            ctx.logger.info("%s: %d analytics rules", ctx.name, len(rules))
         state: dict[str, Any] = dict(ctx.state)
         if newest is not None:
             state["watermark"] = newest.isoformat()
@@ -340,7 +351,23 @@ class SentinelCollector(Collector):
         if s.page_size is not None:
             assert params is not None
             params["$top"] = s.page_size
-        url = self.incidents_path()
+        async for item in self._list(self.incidents_path(), params, "incidents list"):
+            yield item
+
+    async def _fetch_alert_rules(self, ctx: CollectContext,
+                                 result: CollectionResult) -> AsyncIterator[DetectionRule]:
+        """Yield the workspace's analytics rules (``alertRules``) as detection rules."""
+        params = {"api-version": self.config.api_version}
+        async for item in self._list(self.incidents_path("alertRules"), params,
+                                     "alert rules list"):
+            rule = map_alert_rule(item, ctx.name, result.record_errors)
+            if rule is not None:
+                yield rule
+
+    async def _list(self, url: str, params: dict[str, Any] | None,
+                    what: str) -> AsyncIterator[Any]:
+        """Yield the items of an ARM list, page by page along ``nextLink``."""
+        s = self.config
         host = httpx.URL(s.management_endpoint).host
         seen_links: set[str] = set()
         async with self._client(s.management_endpoint) as arm:
@@ -350,7 +377,7 @@ class SentinelCollector(Collector):
                 body = decode_json(response)
                 if not isinstance(body, dict) or not isinstance(body.get("value"), list):
                     raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
-                                         "incidents list: no 'value' array in the response")
+                                         f"{what}: no 'value' array in the response")
                 for item in body["value"]:
                     yield item
                 next_link = body.get("nextLink")
@@ -359,10 +386,10 @@ class SentinelCollector(Collector):
                 if not isinstance(next_link, str) or httpx.URL(next_link).host != host:
                     # Never send the bearer token to a host we were not configured for.
                     raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
-                                         "incidents list: nextLink points to another host")
+                                         f"{what}: nextLink points to another host")
                 if next_link in seen_links:
                     raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
-                                         "incidents list: nextLink repeats a page")
+                                         f"{what}: nextLink repeats a page")
                 seen_links.add(next_link)
                 url, params = next_link, None
 
@@ -484,6 +511,52 @@ class SentinelCollector(Collector):
             result.record_errors[ErrorKind.MALFORMED_RECORD] += 1
             ctx.logger.warning("%s: skipped %s: %s", ctx.name, where, exc)
         return modified
+
+
+# Analytics rule kinds (``kind`` of an alertRules item) and what they are for the
+# maturity levels; another kind is skipped and counted as unmapped_value.
+RULE_KINDS: dict[str, RuleKind] = {
+    "Scheduled": RuleKind.QUERY,
+    "NRT": RuleKind.QUERY,
+    "Fusion": RuleKind.MACHINE_LEARNING,
+    "MLBehaviorAnalytics": RuleKind.MACHINE_LEARNING,
+    "ThreatIntelligence": RuleKind.CORRELATION,
+    "MicrosoftSecurityIncidentCreation": RuleKind.OTHER,
+}
+
+
+def map_alert_rule(item: Any, source: str, errors: Counter[ErrorKind]) -> DetectionRule | None:
+    """One alertRules item as a :class:`DetectionRule`, or None (counted).
+
+    ``properties.techniques`` and ``properties.subTechniques`` give the ATT&CK ids
+    (``tactics`` are tactic names, not needed: the bundled matrix knows each
+    technique's tactics). An id that is no technique id is dropped and counted.
+    """
+    if not isinstance(item, Mapping) or not isinstance(item.get("properties"), Mapping):
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
+    props = item["properties"]
+    rule_id, enabled, kind = item.get("name"), props.get("enabled"), item.get("kind")
+    if not isinstance(rule_id, str) or not rule_id or not isinstance(enabled, bool):
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
+    if kind not in RULE_KINDS:
+        errors[ErrorKind.UNMAPPED_VALUE] += 1
+        return None
+    techniques: set[str] = set()
+    for key in ("techniques", "subTechniques"):
+        values = props.get(key) or []
+        if not isinstance(values, list):
+            errors[ErrorKind.MALFORMED_RECORD] += 1
+            return None
+        for value in values:
+            normal = normalize_technique(value) if isinstance(value, str) else None
+            if normal is None:
+                errors[ErrorKind.UNMAPPED_VALUE] += 1
+            else:
+                techniques.add(normal)
+    return DetectionRule(id=rule_id, source=source, enabled=enabled, kind=RULE_KINDS[kind],
+                         techniques=tuple(sorted(techniques)))
 
 
 def _odata_time(value: datetime) -> str:

@@ -63,6 +63,7 @@ from collectors.http import (
     status_error_kind,
 )
 from collectors.records import Disposition, RecordKind, Severity, SiemAlert
+from collectors.records_detection import DetectionRule, RuleKind, normalize_technique
 from collectors.settings import Duration, PositiveDuration, Secret, StrictModel, TimeZoneName
 
 # untouched: nobody started on it; open: being worked; closed: the workflow ended there.
@@ -125,6 +126,9 @@ class SplunkSettings(StrictModel):
     urgencies: dict[str, Severity] = Field(default_factory=dict)
     refetch_batch: int = Field(default=500, ge=1, le=5000)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    detection_rules: bool = Field(
+        default=True, description="also list the ES correlation searches for ATT&CK coverage")
+    rules_page_size: int = Field(default=500, ge=1, le=10000)
 
     @field_validator("base_url")
     @classmethod
@@ -207,7 +211,8 @@ class SplunkCollector(Collector):
     """Splunk ES notable events via the REST search API (see module docstring)."""
 
     config_model: ClassVar[type[StrictModel]] = SplunkSettings
-    kinds: ClassVar[frozenset[RecordKind]] = frozenset({RecordKind.SIEM_ALERT})
+    kinds: ClassVar[frozenset[RecordKind]] = frozenset({RecordKind.SIEM_ALERT,
+                                                        RecordKind.DETECTION_RULE})
 
     def __init__(self, name: str, settings: StrictModel, *,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -503,6 +508,13 @@ class SplunkCollector(Collector):
                         self._convert(ctx, row, position, reviews, result, seen)
                         position += 1
 
+        if s.detection_rules:
+            # The listing is whole every run: it replaces the stored set.
+            rules = await self._correlation_searches(ctx.name, result.record_errors)
+            result.records_of(RecordKind.DETECTION_RULE).extend(rules)
+            result.complete = result.complete | {RecordKind.DETECTION_RULE}
+            ctx.logger.info("%s: %d correlation searches", ctx.name, len(rules))
+
         state = dict(ctx.state)
         state["watermark"] = ctx.now.isoformat()
         if full:
@@ -512,6 +524,38 @@ class SplunkCollector(Collector):
                         len(result.siem_alerts), "full" if full else "incremental",
                         since.isoformat(), len(reviews))
         return result
+
+    async def _correlation_searches(self, source: str, errors: Counter[ErrorKind]
+                                    ) -> list[DetectionRule]:
+        """ES correlation searches from ``saved/searches``, paged by ``count``/``offset``.
+
+        All apps and owners (``/servicesNS/-/-``): correlation searches live in the ES
+        apps. The REST ``search`` filter asks for correlation searches only; each entry
+        is checked again, since the filter is a substring match.
+        """
+        path = "/servicesNS/-/-/saved/searches"
+        size = self.config.rules_page_size
+        rules: dict[str, DetectionRule] = {}
+        offset = 0
+        async with self._api_client() as client:
+            while True:
+                body, _ = await client.get_json(path, params={
+                    "output_mode": "json", "count": size, "offset": offset,
+                    "search": "action.correlationsearch.enabled=1"})
+                entries = body.get("entry") if isinstance(body, dict) else None
+                paging = body.get("paging") if isinstance(body, dict) else None
+                total = paging.get("total") if isinstance(paging, dict) else None
+                if not isinstance(entries, list) or not isinstance(total, int):
+                    raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
+                                         f"GET {path}: no entry array or paging.total")
+                for entry in entries:
+                    rule = map_correlation_search(entry, source, errors)
+                    if rule is not None:
+                        rules[rule.id] = rule
+                offset += len(entries)
+                if not entries or offset >= total:
+                    break
+        return list(rules.values())
 
     def _add_review(self, row: dict[str, Any],
                     reviews: dict[str, tuple[datetime | None, datetime | None]]) -> None:
@@ -598,6 +642,54 @@ class SplunkCollector(Collector):
         except CollectorError as exc:
             return [f"{exc.kind.value}: {exc}"]
         return []
+
+
+_TRUE = frozenset({"1", "true", "True", True})  # True == 1: the integer 1 is in too
+_FALSE = frozenset({"0", "false", "False", False})
+
+
+def map_correlation_search(entry: Any, source: str,
+                           errors: Counter[ErrorKind]) -> DetectionRule | None:
+    """One ``saved/searches`` entry as a :class:`DetectionRule`, or None.
+
+    ``content.disabled`` says whether it runs; ``action.correlationsearch.annotations``
+    is a JSON string whose ``mitre_attack`` list holds the ATT&CK ids (ES's annotation
+    framework). An entry that is no correlation search is left out silently; one whose
+    flags or annotations cannot be read is counted as malformed_record.
+    """
+    content = entry.get("content") if isinstance(entry, dict) else None
+    if not isinstance(content, dict) or not isinstance(entry.get("id"), str):
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
+    flag = content.get("action.correlationsearch.enabled")
+    disabled = content.get("disabled")
+    if not isinstance(flag, str | bool | int | None) or not isinstance(disabled, str | bool | int):
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
+    if flag is None or flag in _FALSE:
+        return None  # a plain saved search
+    if flag not in _TRUE or (disabled not in _TRUE and disabled not in _FALSE):
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
+    techniques: set[str] = set()
+    raw = content.get("action.correlationsearch.annotations")
+    if raw:
+        try:
+            annotations = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError:
+            annotations = None
+        mitre = annotations.get("mitre_attack", []) if isinstance(annotations, dict) else None
+        if not isinstance(mitre, list):
+            errors[ErrorKind.MALFORMED_RECORD] += 1
+            return None
+        for value in mitre:
+            normal = normalize_technique(value) if isinstance(value, str) else None
+            if normal is None:
+                errors[ErrorKind.UNMAPPED_VALUE] += 1
+            else:
+                techniques.add(normal)
+    return DetectionRule(id=entry["id"], source=source, enabled=disabled in _FALSE,
+                         kind=RuleKind.CORRELATION, techniques=tuple(sorted(techniques)))
 
 
 def _state_time(value: Any) -> datetime | None:

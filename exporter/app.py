@@ -51,6 +51,7 @@ from exporter.health import HealthBook
 from exporter.plugins import load_collector_class
 from exporter.publish import prerender
 from exporter.quarters import history_start
+from exporter.review import with_recorded_reviews
 from exporter.snapshot import Snapshot, derived_families, merge_families
 from exporter.store import Store, StoreError
 
@@ -71,6 +72,16 @@ def derivation_settings(loaded: LoadedConfig) -> DerivationSettings:
         fiscal_start_month=config.quarters.fiscal_year_start_month,
         include_forks=config.repositories.include_forks,
         exclude_patterns=tuple(config.repositories.exclude),
+        detection_platforms=tuple(config.detection.platforms),
+        identity_offboarding_sla=config.identity.offboarding_sla,
+        identity_count_guests=config.identity.count_guests,
+        cloud_sla_days={s.value: d for s, d in config.cloud.sla.days.items()},
+        cloud_sla_window=config.cloud.sla.window,
+        cloud_scan_max_age=config.cloud.scan_max_age,
+        cloud_iam_services=tuple(config.cloud.iam_services),
+        cloud_frameworks=tuple(config.cloud.frameworks),
+        scan_max_age=config.scans.max_age,
+        dast_targets=tuple(config.scans.dast_targets),
     )
 
 
@@ -232,6 +243,11 @@ class Exporter:
         self._sequence = 0
         self._rebuild_lock = threading.Lock()
         self._runs_finished = threading.Event()
+        # Collectors whose first run has not ended: on an empty store, ready waits for
+        # every one of them (a partial snapshot would page on absent series) and for at
+        # least one success (a snapshot of failures only reflects no data).
+        self._first_run_pending = set(self.runtime.collectors)
+        self._any_success = False
         self._scheduler: BackgroundScheduler | None = None
         self._active: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
         self._active_lock = threading.Lock()
@@ -266,7 +282,8 @@ class Exporter:
             runtime = self.runtime
             if rederive or previous is None or previous.derived is None:
                 derived, history = self._derive(runtime, now)
-                assessment = assess(derived, runtime.model, history, now)
+                assessment = with_recorded_reviews(
+                    assess(derived, runtime.model, history, now), self.store)
                 for quarter, values in assessment.history_values().items():
                     self.store.save_quarter_values(quarter, values, now)
             else:
@@ -358,9 +375,10 @@ class Exporter:
         duration = time.monotonic() - started
         self.health.record_success(name, finished.timestamp(), duration, result.record_errors,
                                    valid_source_gauges(name, result.gauges))
-        log.info("collector %s: ok in %.2fs (%d findings, %d repositories, %d incidents, "
-                 "%d SIEM alerts%s)", name, duration, len(result.findings),
-                 len(result.repositories), len(result.incidents), len(result.siem_alerts),
+        counts = ", ".join(f"{len(rows)} {kind.value}" for kind, rows in
+                           sorted(result.records.items(), key=lambda kv: kv[0].value)
+                           if rows) or "no records"
+        log.info("collector %s: ok in %.2fs (%s%s)", name, duration, counts,
                  f", {sum(result.record_errors.values())} records skipped"
                  if result.record_errors else "")
         return self._after_run(rederive=True, succeeded=True, name=name, started=started)
@@ -370,6 +388,7 @@ class Exporter:
             log.error("collector %s failed (%s): %s; previous data kept", name, kind.value,
                       message)
         self.health.record_failure(name, time.monotonic() - started, kind)
+        self._first_run_pending.discard(name)
         self._after_run(rederive=False)
 
     def _after_run(self, *, rederive: bool, succeeded: bool = False, name: str | None = None,
@@ -398,6 +417,10 @@ class Exporter:
                               type(again).__name__)
             return False
         if succeeded:
+            self._any_success = True
+            if name is not None:
+                self._first_run_pending.discard(name)
+        if self._any_success and not self._first_run_pending:
             self._runs_finished.set()
         return True
 
@@ -494,6 +517,7 @@ class Exporter:
         if loaded.config.web != old.loaded.config.web:
             log.warning("web settings changed; they take effect after a restart")
         self.runtime = runtime
+        self._first_run_pending &= set(runtime.collectors)  # a removed one never runs
         self._configure_health()
         self._warn_unconfigured(loaded)
         self.health.reload.successful = True

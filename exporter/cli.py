@@ -272,6 +272,144 @@ def cmd_store_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _assessed(loaded: LoadedConfig):
+    """Exporter, snapshot and model from the stored data (no collection, no API)."""
+    exporter = _build_exporter(loaded)
+    try:
+        snapshot = exporter.rebuild()
+    except BaseException:
+        exporter.stop()
+        raise
+    return exporter, snapshot, exporter.runtime.model
+
+
+def cmd_review_record(args: argparse.Namespace) -> int:
+    """Freeze the current quarter's assessment as a recorded review (docs/report.md)."""
+    from exporter.review import ReviewExists, record_review, review_content, review_problems
+
+    loaded = _load(args.config)
+    _setup_logging(args.log_level or "warning")
+    exporter, snapshot, model = _assessed(loaded)
+    try:
+        assessment = snapshot.assessment
+        problems = review_problems(model)
+        if problems:
+            for problem in problems:
+                print(f"error: cannot record the review: {problem}", file=sys.stderr)
+            return 2
+        if args.quarter and args.quarter != assessment.current_quarter:
+            print(f"error: --quarter {args.quarter}: only the current quarter "
+                  f"({assessment.current_quarter}) can be recorded: its criteria are the ones "
+                  "evaluated now", file=sys.stderr)
+            return 2
+        content = review_content(assessment, model, snapshot.derived, notes=args.notes,
+                                 recorded_at=exporter.clock())
+        try:
+            record = record_review(exporter.store, content, supersede=args.supersede)
+        except ReviewExists as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    finally:
+        exporter.stop()
+    levels = ", ".join(f"{d} {e['level']}" for d, e in content["domains"].items())
+    print(f"recorded review #{record.id} of {record.quarter}: {levels}")
+    return 0
+
+
+def cmd_review_list(args: argparse.Namespace) -> int:
+    from exporter.review import list_reviews, list_text
+    from exporter.store import Store, StoreError
+
+    loaded = _load(args.config)
+    try:
+        store = Store(loaded.config.store.path)
+        try:
+            print(list_text(list_reviews(store)))
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_review_show(args: argparse.Namespace) -> int:
+    import json
+
+    from exporter.review import quarter_records, show_text
+    from exporter.store import Store, StoreError
+
+    loaded = _load(args.config)
+    try:
+        store = Store(loaded.config.store.path)
+        try:
+            records = quarter_records(store, args.quarter)
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    current = [r for r in records if r.current]
+    if not current:
+        print(f"error: no review of {args.quarter} is recorded (see: review list)",
+              file=sys.stderr)
+        return 2
+    earlier = [r for r in records if not r.current]
+    if args.json:
+        print(json.dumps({"id": current[0].id, "content": current[0].content,
+                          "superseded": [{"id": r.id, "content": r.content} for r in earlier]},
+                         indent=2, ensure_ascii=False))
+    else:
+        print(show_text(current[0], earlier))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the quarterly report from the store and the recorded reviews."""
+    from exporter.report import PdfError, gather, render
+    from exporter.report.exports import audit_csv
+    from exporter.review import get_review, review_content, with_recorded_reviews
+
+    loaded = _load(args.config)
+    _setup_logging(args.log_level or "warning")
+    if args.format == "pdf" and not args.output:
+        print("error: --format pdf needs --output FILE", file=sys.stderr)
+        return 2
+    exporter, snapshot, model = _assessed(loaded)
+    try:
+        assessment = with_recorded_reviews(snapshot.assessment, exporter.store)
+        quarter = args.quarter or assessment.current_quarter
+        record = get_review(exporter.store, quarter)
+        if record is not None and not args.live:
+            content = record.content
+            facts = gather(exporter.store, content,
+                           recorded={"id": record.id, "recorded_at": content["recorded_at"]})
+        elif quarter == assessment.current_quarter:
+            content = review_content(assessment, model, snapshot.derived, notes=None,
+                                     recorded_at=exporter.clock())
+            facts = gather(exporter.store, content)
+        else:
+            print(f"error: --quarter {quarter}: no review of that quarter is recorded, and "
+                  f"only the current quarter ({assessment.current_quarter}) can be computed "
+                  "from the data (see: review list)", file=sys.stderr)
+            return 2
+    finally:
+        exporter.stop()
+    try:
+        if args.format == "audit-csv":  # from the content: it names evidence reviewers
+            body = audit_csv(content).encode("utf-8")
+        else:
+            body = render(facts, args.format, team=args.dsomm_team)
+    except PdfError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        _write_atomically(Path(args.output), body)
+    else:
+        sys.stdout.buffer.write(body)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devsecops-exporter",
@@ -345,6 +483,51 @@ def build_parser() -> argparse.ArgumentParser:
                             "env DEVSECOPS_CONFIG)")
     prune.add_argument("--dry-run", action="store_true", help="only list what would go")
     prune.set_defaults(func=cmd_store_prune)
+
+    review = commands.add_parser("review", help="Record and read quarterly reviews.",
+                                 description="Record and read quarterly maturity reviews.")
+    review_commands = review.add_subparsers(dest="review_command", required=True,
+                                            metavar="REVIEW_COMMAND")
+
+    def review_sub(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = review_commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", default=DEFAULT_CONFIG,
+                         help=f"configuration file (default: {DEFAULT_CONFIG}; "
+                              "env DEVSECOPS_CONFIG)")
+        return sub
+
+    record = review_sub("record", "Freeze the current quarter's levels, criteria, evidence, "
+                                  "owners and next actions as a completed review.")
+    record.add_argument("--quarter", help="the quarter reviewed (must be the current one)")
+    record.add_argument("--notes", help="notes of the review meeting")
+    record.add_argument("--supersede", action="store_true",
+                        help="record a quarter again (the earlier record stays readable)")
+    record.add_argument("--log.level", dest="log_level", default=None,
+                        choices=["debug", "info", "warning", "error"])
+    record.set_defaults(func=cmd_review_record)
+    review_sub("list", "List recorded reviews.").set_defaults(func=cmd_review_list)
+    show = review_sub("show", "Print a recorded review's frozen content.")
+    show.add_argument("quarter", metavar="QUARTER", help="e.g. 2026-Q4")
+    show.add_argument("--json", action="store_true", help="print the content as JSON")
+    show.set_defaults(func=cmd_review_show)
+
+    report = add("report", "Write the quarterly maturity report (from the store, never an API).")
+    report.add_argument("--format", default="html",
+                        choices=["html", "markdown", "md", "pdf", "json", "backlog-csv",
+                                 "backlog-json", "audit-csv", "dsomm"],
+                        help="html (default, self-contained), markdown, pdf (headless "
+                             "Chromium), json (the facts), backlog-csv (Jira), backlog-json, "
+                             "audit-csv (every criterion with its evidence), dsomm (OWASP "
+                             "DSOMM team-progress.yaml)")
+    report.add_argument("--output", help="file to write atomically (default: stdout)")
+    report.add_argument("--quarter", help="report a recorded quarter (default: the current one)")
+    report.add_argument("--live", action="store_true",
+                        help="use the current data even when the quarter's review is recorded")
+    report.add_argument("--dsomm-team", default="Default",
+                        help="DSOMM team name for --format dsomm (default: Default)")
+    report.add_argument("--log.level", dest="log_level", default=None,
+                        choices=["debug", "info", "warning", "error"])
+    report.set_defaults(func=cmd_report)
     return parser
 
 

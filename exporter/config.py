@@ -159,6 +159,74 @@ class RepositoryScope(StrictModel):
         return patterns
 
 
+class DetectionConfig(StrictModel):
+    """Detection coverage: which ATT&CK platforms the denominator counts."""
+
+    platforms: list[str] = Field(
+        default_factory=list,
+        description="ATT&CK platforms counted in the coverage denominator; empty = all")
+
+    @field_validator("platforms")
+    @classmethod
+    def _known_platforms(cls, platforms: list[str]) -> list[str]:
+        from exporter.attack import load_matrix
+
+        matrix = load_matrix()
+        unknown = matrix.unknown_platforms(platforms)
+        if unknown:
+            raise ValueError(f"unknown ATT&CK platform(s) {', '.join(map(repr, unknown))}; "
+                             f"known in ATT&CK {matrix.version}: {', '.join(matrix.platforms)}")
+        return platforms
+
+
+class IdentityConfig(StrictModel):
+    """Identity and access derivation: the offboarding SLA and who counts in MFA."""
+
+    offboarding_sla: PositiveDuration = Field(
+        default=timedelta(hours=4), description="leave date to access removed")
+    count_guests: bool = Field(default=False,
+                               description="guest accounts count in MFA coverage")
+
+
+def _default_cloud_sla_days() -> dict[Severity, int]:
+    return {Severity.CRITICAL: 7, Severity.HIGH: 30, Severity.MEDIUM: 90, Severity.LOW: 180}
+
+
+class CloudSlaConfig(SlaConfig):
+    """Posture SLAs: the vulnerability SLA definition with its own days per severity."""
+
+    days: dict[Severity, Annotated[int, Field(ge=1, le=MAX_SLA_DAYS)]] = Field(
+        default_factory=_default_cloud_sla_days)
+
+
+class CloudConfig(StrictModel):
+    """Cloud posture derivation: posture SLAs, scan recency, IAM services, frameworks."""
+
+    sla: CloudSlaConfig = Field(default_factory=CloudSlaConfig)
+    scan_max_age: PositiveDuration = Field(
+        default=timedelta(hours=24),
+        description="an account counts as scanned when its newest result is younger")
+    iam_services: list[str] = Field(
+        default_factory=lambda: ["iam", "entra", "rbac"],
+        description="services whose checks count for the IAM passing ratio")
+    frameworks: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]] = Field(
+        default_factory=lambda: ["cis", "nist", "pci", "iso27001", "soc2", "aws_fsbp",
+                                 "hipaa", "gdpr"],
+        max_length=32, description="framework families published as label values")
+
+
+class ScansConfig(StrictModel):
+    """Scanner coverage (the ``reports`` collector's scan targets)."""
+
+    max_age: PositiveDuration = Field(
+        default=timedelta(days=7),
+        description="a target counts as scanned when its newest report is younger")
+    dast_targets: list[str] = Field(
+        default_factory=list,
+        description="the services DAST must cover, named as the reports name them (after "
+                    "the collector's `targets` mapping); empty = no DAST coverage share")
+
+
 class MaturityConfig(StrictModel):
     rules: ConfigPath | None = Field(default=None, description="level rules; default: bundled")
     assessments: ConfigPath | None = None
@@ -228,6 +296,10 @@ class Config(StrictModel):
     quarters: QuarterConfig = Field(default_factory=QuarterConfig)
     sla: SlaConfig = Field(default_factory=SlaConfig)
     repositories: RepositoryScope = Field(default_factory=RepositoryScope)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    cloud: CloudConfig = Field(default_factory=CloudConfig)
+    scans: ScansConfig = Field(default_factory=ScansConfig)
     maturity: MaturityConfig = Field(default_factory=MaturityConfig)
     collectors: list[CollectorEntry] = Field(min_length=1)
 

@@ -114,6 +114,35 @@ MIGRATIONS: list[str] = [
     ALTER TABLE repositories_v3 RENAME TO repositories;
     CREATE INDEX repositories_collector ON repositories (collector, run);
     """,
+    # identity and access: IdentityAccount, Application, PrivilegedAssignment,
+    # Offboarding, AccessReview
+    "\n".join(KINDS[k].create_sql() for k in (
+        RecordKind.IDENTITY_ACCOUNT, RecordKind.APPLICATION,
+        RecordKind.PRIVILEGED_ASSIGNMENT, RecordKind.OFFBOARDING,
+        RecordKind.ACCESS_REVIEW)),
+    # quarterly reviews (exporter/review.py): one row per recorded review, never updated
+    # except to mark it superseded by a later record of the same quarter.
+    """
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, quarter TEXT NOT NULL,
+        recorded_at REAL NOT NULL, superseded_by INTEGER, content TEXT NOT NULL
+    );
+    CREATE INDEX reviews_quarter ON reviews (quarter, superseded_by);
+    """,
+    # detection coverage and telemetry: DetectionRule, Workload
+    "\n".join(KINDS[k].create_sql() for k in (RecordKind.DETECTION_RULE,
+                                              RecordKind.WORKLOAD)),
+    # supply chain and security culture: Artifact, TrainingRecord, and the Repository
+    # settings sbom, pinned_actions, egress_control, scorecard_score (NULL = unknown on
+    # rows written before)
+    "\n".join([*(KINDS[k].create_sql() for k in (RecordKind.ARTIFACT,
+                                                  RecordKind.TRAINING_RECORD)),
+               *(KINDS[RecordKind.REPOSITORY].add_column_sql(name) for name in (
+                   "sbom", "pinned_actions", "egress_control", "scorecard_score"))]),
+    # cloud posture: PostureResult
+    KINDS[RecordKind.POSTURE_RESULT].create_sql(),
+    # scanner reports: ScanTarget (collectors/records_scans.py)
+    KINDS[RecordKind.SCAN_TARGET].create_sql(),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -226,6 +226,273 @@ def make_siem_alerts(rng: random.Random) -> list[dict]:
     return alerts
 
 
+ATTACK_FILE = Path(__file__).resolve().parents[1] / "exporter" / "data" / \
+    "attack-enterprise-18.1.json.gz"
+RULE_KINDS = ["query"] * 14 + ["threshold"] * 3 + ["correlation"] * 2 + ["machine_learning"]
+
+
+def make_detection(rng: random.Random) -> dict:
+    """Detection rules mapped to ATT&CK and the workload inventory with agent status.
+
+    About 190 rules over the bundled ATT&CK version (a few disabled, a few unmapped,
+    some on sub-techniques only, one on a revoked id), covering a bit under two thirds
+    of the techniques; 140 inventory workloads of which most run a healthy agent.
+    """
+    import gzip
+
+    with gzip.open(ATTACK_FILE, "rt", encoding="utf-8") as stream:
+        attack = json.load(stream)
+    parents = sorted(t for t in attack["techniques"] if "." not in t)
+    subs = {p: sorted(t for t in attack["techniques"] if t.startswith(p + ".")) for p in parents}
+    rules = []
+    for parent in parents:
+        if rng.random() >= 0.64:
+            continue
+        for _ in range(1 + (rng.random() < 0.3)):
+            technique = parent
+            if subs[parent] and rng.random() < 0.5:
+                technique = rng.choice(subs[parent])
+            rules.append({"id": f"rule-{len(rules) + 1:04d}", "enabled": rng.random() > 0.06,
+                          "kind": rng.choice(RULE_KINDS), "techniques": [technique]})
+    for _ in range(8):  # rules nobody mapped yet
+        rules.append({"id": f"rule-{len(rules) + 1:04d}", "enabled": True, "kind": "query"})
+    rules.append({"id": f"rule-{len(rules) + 1:04d}", "enabled": True, "kind": "query",
+                  "techniques": [attack["revoked_or_deprecated"][0]]})
+    workloads = []
+    for index in range(140):
+        host = f"{rng.choice(TEAMS)}-{index + 1:03d}"
+        workloads.append({"id": host, "source": "inventory", "kind": "vm"})
+        roll = rng.random()
+        if roll < 0.9:
+            status = "healthy" if roll < 0.86 else "unhealthy"
+            seen = ANCHOR - timedelta(minutes=rng.randint(1, 600))
+            workloads.append({"id": f"{host}.acme.example", "source": "edr", "kind": "host",
+                              "telemetry": status, "last_seen_at": iso(seen)})
+    return {"detection_rules": rules, "workloads": workloads}
+
+
+def make_identity(rng: random.Random) -> dict:
+    """Directory accounts, applications, privileged access, offboardings, access reviews.
+
+    Acme Payments at identity level 3, measured: 46 applications of which 40 federated
+    (the assessments' "40 of 46 SaaS tools"), every human with a known MFA status able
+    to use it, some just-in-time privileged access but seven standing admins (and two
+    break-glass accounts), offboardings mostly within 4 h, a completed access review of
+    all access 40 days before the anchor and of privileged roles 20 days before it, and
+    a third of the workload identities still holding client secrets. Ids are
+    pseudonymous keys, as the collectors store them.
+    """
+    accounts = []
+    for index in range(420):
+        privileged = index < 27
+        roll = rng.random()
+        mfa = "unknown" if roll < 0.04 and not privileged else "capable"
+        accounts.append({"id": f"u{index + 1:04d}", "kind": "human", "active": roll > 0.02,
+                         "privileged": privileged, "mfa": mfa})
+    for index in range(18):
+        accounts.append({"id": f"g{index + 1:03d}", "kind": "guest", "privileged": False,
+                         "mfa": rng.choice(["capable", "not_capable"])})
+    for index in range(42):
+        static = None if index == 41 else rng.random() < 0.33
+        accounts.append({"id": f"w{index + 1:03d}", "kind": "workload",
+                         "static_credential": static})
+    applications = []
+    for index in range(46):
+        sign_on = "federated" if index < 40 else ("password" if index < 45 else "none")
+        applications.append({"id": f"app-{index + 1:02d}", "production": index % 3 != 2
+                             or index >= 40, "sign_on": sign_on})
+    assignments = []
+    roles = ["Global Administrator", "Privileged Role Administrator",
+             "Security Administrator", "Exchange Administrator", "User Administrator"]
+    for index in range(27):
+        kind = "permanent" if index < 7 else "eligible"
+        assignments.append({"id": f"pa-{index + 1:03d}", "principal": f"u{index + 1:04d}",
+                            "role": rng.choice(roles), "assignment": kind})
+    for index in range(2):
+        assignments.append({"id": f"pa-bg{index + 1}", "principal": f"bg{index + 1}",
+                            "role": "Global Administrator", "assignment": "permanent",
+                            "break_glass": True})
+    offboardings = []
+    for index in range(90):
+        left = ANCHOR - timedelta(days=rng.uniform(1, 400))
+        hours = rng.uniform(0.2, 3.8) if rng.random() < 0.88 else rng.uniform(5, 30)
+        offboardings.append({"id": f"o{index + 1:03d}", "left_at": iso(left),
+                             "access_removed_at": iso(left + timedelta(hours=hours))})
+    offboardings.append({"id": "o-pending", "left_at": iso(ANCHOR - timedelta(hours=1))})
+    reviews = []
+    for quarter in range(4):
+        for scope, offset in (("all", 40), ("privileged", 20)):
+            done = ANCHOR - timedelta(days=offset + 91 * quarter)
+            reviews.append({"id": f"ar-{scope}-{quarter}", "scope": scope,
+                            "started_at": iso(done - timedelta(days=14)),
+                            "completed_at": iso(done)})
+    return {"identity_accounts": accounts, "applications": applications,
+            "privileged_assignments": assignments, "offboardings": offboardings,
+            "access_reviews": reviews}
+
+
+SUPPLY_CHAIN_DAYS = 270  # covers the previous quarter whatever day the demo runs
+PRIVATE_WITHOUT_GHEC = (3, 16, 38)  # repositories whose attestations cannot be read
+
+
+def add_supply_chain_settings(rng: random.Random, repos: list[dict],
+                              history: list[dict]) -> None:
+    """Add sbom, pinned_actions, egress_control and scorecard_score to every row.
+
+    Appended after the existing keys, from their own random stream, so every other
+    value of the repositories file stays as it was. Like the other settings, each one
+    that is on now was switched on at some moment and never off, and a Scorecard score
+    rose a point at a time; the unreadable repository (index 23) is unknown throughout.
+    """
+    span = DAYS * 86400
+    current = {}
+    for index, repo in enumerate(repos):
+        unreadable = index == 23
+        values = {
+            "sbom": None if unreadable else rng.random() < 0.88,
+            "pinned_actions": None if unreadable else rng.random() < 0.45,
+            "egress_control": None if unreadable else rng.random() < 0.2,
+            "scorecard_score": None if unreadable else rng.randint(4, 9),
+        }
+        switched_on = {key: rng.uniform(0, 1.3 * span) for key in
+                       ("sbom", "pinned_actions", "egress_control")}
+        rises = sorted(rng.uniform(0, span) for _ in range(rng.randint(0, 3)))
+        current[repo["id"]] = (values, switched_on, rises)
+        repo.update(values)
+    for snapshot in history:
+        values, switched_on, rises = current[snapshot["id"]]
+        before = (ANCHOR - datetime.fromisoformat(snapshot["observed_at"])).total_seconds()
+        for key, on_since in switched_on.items():
+            snapshot[key] = None if values[key] is None else values[key] and on_since > before
+        score = values["scorecard_score"]
+        snapshot["scorecard_score"] = None if score is None else max(
+            0, score - sum(1 for ago in rises if ago < before))
+
+
+def make_supply_chain(rng: random.Random, repos: list[dict]) -> dict:
+    """Release artifacts, training records and internal vulnerability reports.
+
+    Acme Payments at supply-chain level 2 going on 3: releases of the active
+    repositories over the last nine months, a growing share with signed provenance
+    (SLSA build level 2, level 3 when built by the shared reusable release workflow),
+    three private repositories whose attestations cannot be read (unknown, not
+    unsigned), and SBOMs attached to most releases. 130 people, 118 of them in the
+    developer population, most with the annual secure coding course completed within
+    the year (the assessments' "92%" was last year's figure). A few vulnerability
+    reports filed by the organisation's own people every quarter. People are
+    pseudonymous keys, as the collectors store them.
+    """
+    active = [(index, r) for index, r in enumerate(repos)
+              if not r["archived"] and not r["fork"]]
+    start = ANCHOR - timedelta(days=SUPPLY_CHAIN_DAYS)
+    artifacts = []
+    for day in range(SUPPLY_CHAIN_DAYS):
+        progress = day / SUPPLY_CHAIN_DAYS
+        for _ in range(_poisson(rng, 2.2)):
+            index, repo = rng.choice(active)
+            created = start + timedelta(days=day, seconds=rng.randint(0, 86399))
+            digest = "sha256:" + "".join(rng.choice("0123456789abcdef") for _ in range(64))
+            if index in PRIVATE_WITHOUT_GHEC:
+                attested, level = None, None
+            elif rng.random() < 0.55 + 0.35 * progress:
+                attested, level = True, 3 if rng.random() < 0.3 + 0.3 * progress else 2
+            else:
+                attested, level = False, 1 if rng.random() < 0.5 else 0
+            artifacts.append({"id": digest, "repository": repo["id"],
+                              "created_at": iso(created), "attested": attested,
+                              "slsa_build_level": level,
+                              "sbom": rng.random() < 0.6 + 0.3 * progress})
+    training = []
+    for index in range(130):
+        person = f"p{index + 1:04d}"
+        in_scope = index < 118
+        roll = rng.random()
+        if roll < 0.9:  # completed within the year
+            completed = ANCHOR - timedelta(days=rng.uniform(5, 360))
+        elif roll < 0.96:  # completed once, expired since
+            completed = ANCHOR - timedelta(days=rng.uniform(380, 600))
+        else:
+            completed = None
+        training.append({"id": f"KB4-{index + 1:05d}", "person": person,
+                         "in_scope": in_scope, "course": "Secure coding essentials",
+                         "completed_at": iso(completed) if completed else None})
+    reports = []
+    for day in range(SUPPLY_CHAIN_DAYS):
+        if rng.random() < 0.05:
+            opened = start + timedelta(days=day, seconds=rng.randint(0, 86399))
+            severity = rng.choice(["high", "medium", "medium", "low"])
+            fixed = opened + timedelta(days=rng.uniform(2, 25))
+            row = {"id": f"SECREP-{len(reports) + 1:03d}", "severity": severity,
+                   "opened_at": iso(opened), "asset": rng.choice(active)[1]["name"],
+                   "category": "internal_report"}
+            if fixed < ANCHOR:
+                row.update(state="fixed", resolved_at=iso(fixed))
+            reports.append(row)
+    return {"artifacts": artifacts, "training_records": training, "findings": reports}
+
+
+# Cloud posture demo: (check, service, severity, framework families) per service.
+POSTURE_CHECKS = {
+    "iam": [("iam_root_mfa_enabled", "critical", ["cis", "nist", "pci"]),
+            ("iam_policy_no_administrative_privileges", "high", ["cis", "aws_fsbp"])],
+    "s3": [("s3_bucket_public_access", "critical", ["cis", "pci", "aws_fsbp"]),
+           ("s3_bucket_default_encryption", "medium", ["cis", "iso27001"])],
+    "ec2": [("ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22", "high",
+             ["cis", "pci"]),
+            ("ec2_ebs_volume_encryption", "medium", ["cis", "iso27001", "soc2"])],
+    "cloudtrail": [("cloudtrail_multi_region_enabled", "low", ["cis", "soc2"])],
+    "rds": [("rds_instance_storage_encrypted", "medium", ["cis", "hipaa"])],
+}
+POSTURE_RESOURCES = {"iam": 5, "s3": 6, "ec2": 8, "cloudtrail": 1, "rds": 2}
+POSTURE_MTTR_DAYS = {"critical": (1, 5), "high": (5, 25), "medium": (20, 80),
+                     "low": (40, 150)}
+
+
+def make_posture(rng: random.Random) -> dict:
+    """Prowler results of Acme Payments' cloud accounts, as the collector derives them.
+
+    Cloud infrastructure at level 3, measured: ten AWS accounts scanned by Prowler
+    every night (the newest scan two hours before the anchor), posture SLAs tracked,
+    but well under 95 % of resources passing every CIS check and critical findings
+    fixed in days rather than hours. Each row is one check on one resource with the
+    lifecycle of its latest failure: open failures, failures resolved by a later
+    passing scan or by disappearing from one, a few muted results. Account ids are
+    made up.
+    """
+    last_scan = ANCHOR - timedelta(hours=2)
+    results = []
+    for account_index in range(10):
+        account = f"1000000000{account_index:02d}"
+        for service, checks in POSTURE_CHECKS.items():
+            for resource_index in range(POSTURE_RESOURCES[service]):
+                resource = f"arn:aws:{service}::{account}:demo-{service}-{resource_index}"
+                for check, severity, frameworks in checks:
+                    first_seen = last_scan - timedelta(days=rng.randint(120, 400))
+                    row = {"id": f"aws:{account}:eu-west-1:{check}:{resource}",
+                           "provider": "aws", "account": account, "resource": resource,
+                           "check": check, "service": service, "severity": severity,
+                           "frameworks": frameworks, "last_seen_at": iso(last_scan)}
+                    roll = rng.random()
+                    if roll < 0.07:  # failing now
+                        age = rng.uniform(0.2, 12 if severity == "critical" else 120)
+                        row.update(status="fail", first_seen_at=iso(
+                            last_scan - timedelta(days=age)))
+                    elif roll < 0.40:  # failed earlier, resolved
+                        low, high = POSTURE_MTTR_DAYS[severity]
+                        resolved = last_scan - timedelta(days=rng.uniform(1, 170))
+                        opened = resolved - timedelta(days=rng.uniform(low, high))
+                        gone = rng.random() < 0.15
+                        row.update(status="fail" if gone else "pass",
+                                   first_seen_at=iso(opened), resolved_at=iso(resolved))
+                        if gone:
+                            row["last_seen_at"] = iso(opened + (resolved - opened) / 2)
+                    else:
+                        row.update(status="pass", first_seen_at=iso(first_seen))
+                    row["muted"] = row["status"] == "fail" and rng.random() < 0.08
+                    results.append(row)
+    return {"posture_results": results}
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -239,6 +506,8 @@ def main(out: Path) -> None:
     repos = make_repositories(rng)
     # Its own random stream: the snapshots change none of the other demo data.
     history = make_repository_history(random.Random(SEED + 1), repos)
+    # Its own random stream: the supply-chain settings change no other value.
+    add_supply_chain_settings(random.Random(SEED + 17), repos, history)
     (out / "repositories.yaml").write_text(
         "# Demo repositories of the fictional Acme Payments (generated by "
         "scripts/make_demo_data.py):\n# their settings now, then dated snapshots "
@@ -250,6 +519,31 @@ def main(out: Path) -> None:
                                        encoding="utf-8")
     write_csv(out / "incidents.csv", make_incidents(rng))
     write_csv(out / "siem_alerts.csv", make_siem_alerts(rng))
+    # Its own random stream: the detection demo changes none of the other demo data.
+    (out / "detection.yaml").write_text(
+        "# Demo detection rules (ATT&CK-mapped) and workloads of Acme Payments (generated "
+        "by scripts/make_demo_data.py).\n"
+        + yaml.safe_dump(make_detection(random.Random(SEED + 16)), sort_keys=False),
+        encoding="utf-8")
+    # Its own random stream: the identity demo changes none of the other demo data.
+    (out / "identity.yaml").write_text(
+        "# Demo identity and access data of Acme Payments (generated by "
+        "scripts/make_demo_data.py):\n# accounts, applications, privileged assignments, "
+        "offboardings, access reviews.\n"
+        + yaml.safe_dump(make_identity(random.Random(SEED + 14)), sort_keys=False),
+        encoding="utf-8")
+    # Its own random stream: the supply chain demo changes none of the other demo data.
+    (out / "supply_chain.yaml").write_text(
+        "# Demo supply chain and security culture data of Acme Payments (generated by "
+        "scripts/make_demo_data.py):\n# release artifacts, training records, internal "
+        "vulnerability reports.\n"
+        + yaml.safe_dump(make_supply_chain(random.Random(SEED + 17 + 1), repos),
+                         sort_keys=False),
+        encoding="utf-8")
+    # Its own random stream: the posture demo changes none of the other demo data.
+    (out / "posture.json").write_text(
+        json.dumps(make_posture(random.Random(SEED + 15)), indent=0) + "\n",
+        encoding="utf-8")
     print(f"wrote {len(repos)} repositories ({len(history)} earlier snapshots), "
           f"{len(findings)} findings to {out}")
 

@@ -4,15 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# promtool, prometheus and alertmanager for the rule, metrics and end-to-end tests.
-if ! command -v promtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
+# promtool, prometheus and alertmanager for the rule, metrics and end-to-end tests;
+# chromium and poppler-utils (pdftotext, pdftoppm) for the report's browser and PDF tests.
+if ! command -v promtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+    || ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+    apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager \
+      chromium poppler-utils >/dev/null
   else
-    echo "note: promtool/prometheus/alertmanager missing; install Debian's prometheus and" \
-         "prometheus-alertmanager packages (tests that need them will say so)" >&2
+    echo "note: promtool/prometheus/alertmanager/chromium/pdftotext missing; install Debian's" \
+         "prometheus, prometheus-alertmanager, chromium and poppler-utils packages (tests" \
+         "that need them will say so)" >&2
   fi
 fi
 

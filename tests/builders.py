@@ -10,11 +10,13 @@ from collectors.records import (
     Finding,
     FindingState,
     Incident,
+    RecordKind,
     Repository,
     Severity,
     SiemAlert,
 )
 from exporter.derive import DerivationSettings, Derived, derive_all
+from exporter.derive.repositories import FAMILY as repositories_family
 from exporter.store import Store
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # inside 2026-Q4
@@ -77,6 +79,9 @@ def derive_records(*, findings=(), repositories=(), incidents=(), siem_alerts=()
                                          repositories=list(repositories),
                                          incidents=list(incidents),
                                          siem_alerts=list(siem_alerts)), now)
-    return derive_all(findings=store.iter_findings(), repositories=store.iter_repositories(),
+    # Repository rows in the columns its family reads (store.iter_repositories keeps
+    # the original column set for older callers).
+    repository_rows = store.iter_rows(RecordKind.REPOSITORY, repositories_family.columns)
+    return derive_all(findings=store.iter_findings(), repositories=repository_rows,
                       incidents=store.iter_incidents(), siem_alerts=store.iter_siem_alerts(),
                       settings=settings, now=now, history=history)

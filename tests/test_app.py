@@ -143,8 +143,9 @@ def test_a_fresh_demo_install_has_a_previous_level_and_a_trend_for_every_domain(
     values = samples(exporter)
     derived = exporter.snapshot.derived
     previous, current = derived.previous.label, derived.current.label
-    domains = ("vulnerability_management", "secure_development", "identity_access",
-               "cloud_infrastructure", "supply_chain", "observability_detection",
+    # identity_access, cloud_infrastructure and observability_detection get theirs from
+    # dated snapshots of their point-in-time kinds (next change; issue 10 (a))
+    domains = ("vulnerability_management", "secure_development", "supply_chain",
                "incident_response", "security_culture")
     assert {labels[0][1] for (name, labels) in values
             if name == "devsecops_maturity_trend"} == set(domains)

@@ -34,7 +34,7 @@ def problems(path: Path) -> list[str]:
 def test_example_config_is_valid() -> None:
     loaded = load_config(REPO / "config.example.yaml")
     assert loaded.config.web.listen_address == ":10121"
-    assert [c.name for c in loaded.config.collectors] == ["demo"]
+    assert [c.name for c in loaded.config.collectors] == ["demo", "demo-scanners"]
     assert loaded.config.sla.days["critical"] == 7
 
 

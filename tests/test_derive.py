@@ -368,3 +368,58 @@ def test_the_generic_rows_form_equals_the_per_kind_keywords() -> None:
         from collectors.records import KINDS
 
         assert set(family.columns) <= set(KINDS[family.kind].columns), family.name
+
+
+def test_supply_chain_settings_coverage_and_scorecard_mean() -> None:
+    """sbom, pinned_actions, egress_control shares and the Scorecard mean (issue 17)."""
+    derived = derive_records(repositories=[
+        repo("api", sbom=True, pinned_actions=True, egress_control=True, scorecard_score=8),
+        repo("web", sbom=True, pinned_actions=False, egress_control=False, scorecard_score=5),
+        repo("lib", sbom=False, pinned_actions=True, scorecard_score=6),
+        repo("new"),  # nothing read: in no share, no score
+        repo("old", sbom=False, pinned_actions=False, scorecard_score=0, archived=True),
+    ])
+    q4 = derived.by_quarter[Q4]
+    assert q4.get("devsecops_repository_coverage_ratio", setting="sbom") == pytest.approx(2 / 3)
+    assert q4.get("devsecops_repository_coverage_ratio", setting="pinned_actions") == \
+        pytest.approx(2 / 3)
+    assert q4.get("devsecops_repository_coverage_ratio", setting="egress_control") == 0.5
+    assert q4.get("devsecops_repository_scorecard_score_mean") == pytest.approx(19 / 3)
+    assert derived.by_quarter[Q3].get("devsecops_repository_scorecard_score_mean") is None
+
+
+def test_no_scorecard_scores_no_mean() -> None:
+    derived = derive_records(repositories=[repo("api", sbom=True)])
+    assert derived.by_quarter[Q4].get("devsecops_repository_scorecard_score_mean") is None
+    assert derived.by_quarter[Q4].get("devsecops_repository_coverage_ratio",
+                                      setting="pinned_actions") is None
+
+
+def test_scorecard_mean_of_the_previous_quarter_from_dated_snapshots() -> None:
+    derived = derive_records(repositories=[
+        repo("api", scorecard_score=7, observed_at=at("2026-08-01")),
+        repo("web", scorecard_score=4, observed_at=at("2026-09-01")),
+        repo("api", scorecard_score=9),
+    ])
+    assert derived.by_quarter[Q3].get("devsecops_repository_scorecard_score_mean") == 5.5
+    assert derived.by_quarter[Q4].get("devsecops_repository_scorecard_score_mean") == 9
+
+
+def test_incidents_detected_within_bounds_over_those_with_a_known_start() -> None:
+    derived = derive_records(incidents=[
+        incident("2026-10-02T09:00", started="2026-10-02T08:00"),  # 1h exactly: within 1h
+        incident("2026-10-05T06:00", started="2026-10-05T00:00"),  # 6h
+        incident("2026-10-09T02:00", started="2026-10-07T00:00"),  # 50h
+        incident("2026-11-01T00:00"),  # no start time: in neither side
+        incident("2026-09-30T22:00", started="2026-09-30T19:00"),  # Q3: 3h
+    ])
+    q4, q3 = derived.by_quarter[Q4], derived.by_quarter[Q3]
+    assert q4.series("devsecops_incidents_detected_within_ratio") == {
+        (("within", "1h"),): pytest.approx(1 / 3),
+        (("within", "4h"),): pytest.approx(1 / 3),
+        (("within", "24h"),): pytest.approx(2 / 3),
+    }
+    assert q3.get("devsecops_incidents_detected_within_ratio", within="4h") == 1.0
+    assert q3.get("devsecops_incidents_detected_within_ratio", within="1h") == 0.0
+    empty = derive_records(incidents=[incident("2026-11-01T00:00")])
+    assert empty.by_quarter[Q4].series("devsecops_incidents_detected_within_ratio") == {}

@@ -44,4 +44,4 @@ def test_uncommented_blocks_validate(tmp_path: Path, monkeypatch: pytest.MonkeyP
         config = tmp_path / "config.yaml"
         config.write_text(text + "\n" + block + "\n")
         loaded = load_config(config)  # raises ConfigError naming the problem
-        assert len(loaded.config.collectors) == 2
+        assert len(loaded.config.collectors) == 3  # demo, demo-scanners and the block

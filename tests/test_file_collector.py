@@ -18,6 +18,7 @@ import yaml
 
 from collectors.base import CollectContext, CollectionResult, CollectorError, ErrorKind
 from collectors.file import FileCollector, FileCollectorSettings
+from collectors.kinds import KINDS
 from collectors.records import Disposition, FindingState, RecordKind, Severity
 
 try:
@@ -473,7 +474,10 @@ def test_bad_file_fails_alone_and_its_kinds_are_not_complete(
     # a failed file contributes no row at all, not even its readable first rows
     assert result.findings == [] and result.incidents == []
     assert _ids(result.siem_alerts) == ["A-1"] and _ids(result.repositories) == ["acme/api"]
-    assert result.complete == {RecordKind.REPOSITORY}
+    # every kind no file failed for is complete (kinds no file holds are complete and empty)
+    assert result.complete == set(KINDS) - {RecordKind.FINDING, RecordKind.INCIDENT,
+                                            RecordKind.SIEM_ALERT}
+    assert RecordKind.REPOSITORY in result.complete
     assert result.record_errors == {ErrorKind.MALFORMED_RESPONSE: 3}
     assert "findings.csv: not valid UTF-8 (byte 76)" in caplog.text
     assert "broken.yaml: not valid YAML" in caplog.text

@@ -33,9 +33,9 @@ FULL_SD = {"sast_coverage_pct": 100,
            "devsecops_repository_coverage_ratio{setting=dependency_alerts}": 1,
            "devsecops_repository_coverage_ratio{setting=secret_scanning}": 1,
            "devsecops_repository_coverage_ratio{setting=push_protection}": 1}
-IA_ALL = ["sso_most_systems", "annual_access_review", "mfa_everywhere",
-          "quarterly_access_review", "some_jit", "jit_all_privileged", "offboarding_under_4h",
-          "zero_standing_privilege", "workload_identity"]
+# Incident response level 2 holds on its measured half (MTTD within 48h) but not level 3
+# (MTTD not under 24h), so the domain's level 2 turns on the ir_process_defined attestation.
+IR_MTTD_L2 = {"security_incident_mttd_hours": 30}
 
 
 def _family(assessment, name):
@@ -106,43 +106,44 @@ def test_no_data_makes_criteria_unknown_not_failed():
     ("2026-12-01", 120, 1, 0),          # dated after now: does not count yet
 ])
 def test_stale_evidence_stops_counting_visibly(date, max_age_days, level, stale):
-    doc = assessments_doc({"identity_access": {"sso_most_systems": "-10d",
-                                               "annual_access_review": date}})
-    result = assess(derived(), model(doc, max_age=timedelta(days=max_age_days)), {}, NOW)
-    ia = result.domains["identity_access"]
-    assert ia.current.level == level
+    doc = assessments_doc({"incident_response": {"playbooks_top5": "-10d",
+                                                 "ir_process_defined": date}})
+    result = assess(derived(IR_MTTD_L2), model(doc, max_age=timedelta(days=max_age_days)),
+                    {}, NOW)
+    ir = result.domains["incident_response"]
+    assert ir.current.level == level
     assert _family(result, "devsecops_maturity_evidence_stale_items")[
-        (("domain", "identity_access"),)] == stale
-    review = next(c for c in ia.current.criteria if c.id == "annual_access_review")
+        (("domain", "incident_response"),)] == stale
+    process = next(c for c in ir.current.criteria if c.id == "ir_process_defined")
     if stale:
-        assert review.status == "not_met"
-        assert "stale" in review.reason and f"counts for {max_age_days} days" in review.reason
-        assert "Stale evidence (no longer counts)" in explain_text(result, "identity_access")
-        payload = explain_json(result, "identity_access")["domains"]["identity_access"]
+        assert process.status == "not_met"
+        assert "stale" in process.reason and f"counts for {max_age_days} days" in process.reason
+        assert "Stale evidence (no longer counts)" in explain_text(result, "incident_response")
+        payload = explain_json(result, "incident_response")["domains"]["incident_response"]
         assert payload["stale_evidence"] == 1
         assert payload["evidence"][1]["stale"] is True
 
 
 def test_relative_dates_follow_the_assessment_clock():
-    doc = assessments_doc({"identity_access": {"sso_most_systems": "-30d",
-                                               "annual_access_review": "-30d"}})
+    doc = assessments_doc({"incident_response": {"ir_process_defined": "-30d",
+                                                 "playbooks_top5": "-30d"}})
     m = model(doc)
     for now in (NOW, NOW + timedelta(days=400), NOW + timedelta(days=4000)):
-        result = assess(derived(now=now), m, {}, now)
-        assert result.domains["identity_access"].current.level == 2
-        evidence = result.domains["identity_access"].evidence
+        result = assess(derived(IR_MTTD_L2, now=now), m, {}, now)
+        assert result.domains["incident_response"].current.level == 2
+        evidence = result.domains["incident_response"].evidence
         assert {e.date for e in evidence} == {now - timedelta(days=30)}
 
 
 def test_one_fresh_item_is_enough_for_an_attestation():
-    doc = {"version": 1, "domains": {"cloud_infrastructure": {
-        "evidence": [{"id": "old", "text": "2025 scan report", "date": "-300d"},
-                     {"id": "new", "link": "https://wiki.example/cspm", "date": "-3d"}],
-        "attestations": {"periodic_cspm_scans": ["old", "new"]}}}}
-    result = assess(derived(), model(doc), {}, NOW)
-    ci = result.domains["cloud_infrastructure"]
-    assert ci.current.level == 2
-    assert ci.stale_evidence == 1
+    doc = {"version": 1, "domains": {"incident_response": {
+        "evidence": [{"id": "old", "text": "2025 IR plan", "date": "-300d"},
+                     {"id": "new", "link": "https://wiki.example/ir-plan", "date": "-3d"}],
+        "attestations": {"ir_process_defined": ["old", "new"]}}}}
+    result = assess(derived(IR_MTTD_L2), model(doc), {}, NOW)
+    ir = result.domains["incident_response"]
+    assert ir.current.level == 2
+    assert ir.stale_evidence == 1
 
 
 # -- trend and history --------------------------------------------------------------------
@@ -167,14 +168,15 @@ def test_trend_without_history_recomputes_the_previous_quarter():
 
 
 def test_evidence_dated_after_the_previous_quarter_does_not_count_for_it():
-    doc = assessments_doc({"identity_access": {"sso_most_systems": "-10d",
-                                               "annual_access_review": "-10d"}})
-    result = assess(derived(), model(doc), {}, NOW)
-    ia = result.domains["identity_access"]
-    assert (ia.previous.level, ia.current.level, ia.trend) == (1, 2, 1)
-    sso = next(c for c in ia.previous.criteria if c.id == "sso_most_systems")
-    assert sso.status == "not_met"
-    assert "dated 2026-11-13, after the end of 2026-Q3" in sso.reason
+    doc = assessments_doc({"incident_response": {"ir_process_defined": "-10d",
+                                                 "playbooks_top5": "-10d"}})
+    # The measured half of level 2 holds in both quarters; only the evidence date differs.
+    result = assess(derived(IR_MTTD_L2, IR_MTTD_L2), model(doc), {}, NOW)
+    ir = result.domains["incident_response"]
+    assert (ir.previous.level, ir.current.level, ir.trend) == (1, 2, 1)
+    process = next(c for c in ir.previous.criteria if c.id == "ir_process_defined")
+    assert process.status == "not_met"
+    assert "dated 2026-11-13, after the end of 2026-Q3" in process.reason
 
 
 def test_trend_with_history_uses_the_stored_level():
@@ -273,13 +275,17 @@ def test_imbalance_adversary_one_domain_at_5_another_at_1(lift_others, rebalance
     attest = {"vulnerability_management": {"scheduled_scans": "-5d",
                                            "predictive_prioritisation": "-5d"}}
     if lift_others:
-        attest["cloud_infrastructure"] = dict.fromkeys(
-            ["periodic_cspm_scans", "continuous_cspm", "cspm_finding_slas"], "-5d")
+        # Cloud infrastructure and security culture to level 3.
+        current.update({"devsecops_cloud_accounts_scanned_ratio": 1,
+                        f"devsecops_cloud_posture_sla_compliance_ratio{CRIT}": 0.9,
+                        "devsecops_training_completion_ratio": 0.9})
         attest["security_culture"] = dict.fromkeys(
-            ["annual_training", "informal_champions", "champions_programme",
-             "threat_modelling_training"], "-5d")
+            ["informal_champions", "champions_programme", "threat_modelling_training"], "-5d")
     result = assess(derived(current), model(assessments_doc(attest)), {}, NOW)
     p = result.programme
+    if lift_others:
+        assert result.domains["cloud_infrastructure"].current.level == 3
+        assert result.domains["security_culture"].current.level == 3
     assert result.domains["vulnerability_management"].current.level == 5
     assert result.domains["identity_access"].current.level == 1
     assert (p.maximum, p.minimum, p.spread) == (5, 1, 4)
@@ -298,20 +304,25 @@ def test_imbalance_adversary_one_domain_at_5_another_at_1(lift_others, rebalance
 
 THEATRE_OUTCOMES = {"security_incident_mttd_hours": 20, "security_incident_mttc_hours": 12,
                     f"vulnerability_mttr_days{CRIT}": 20}
+# Culture's measurements, unchanged in both quarters: annual training holds (level 2) and
+# no internal vulnerability report was filed (level 5 is a definite miss).
+THEATRE_CULTURE = {"devsecops_training_completion_ratio": 0.9,
+                   "devsecops_internal_vulnerability_reports": 0}
 
 
 def _theatre(current_outcomes):
     # Last quarter nothing was attested; this quarter every attestable criterion of
-    # identity, cloud and culture is "attested" - levels rise by paperwork.
+    # incident response and culture below level 5 is "attested" - levels rise by
+    # paperwork while the measurements stay where they were.
     attest = {
-        "identity_access": dict.fromkeys(IA_ALL, "-5d"),
-        "cloud_infrastructure": dict.fromkeys(
-            ["periodic_cspm_scans", "continuous_cspm", "cspm_finding_slas",
-             "cis_benchmark_over_95", "automated_remediation"], "-5d"),
+        "incident_response": dict.fromkeys(
+            ["ir_process_defined", "playbooks_top5", "quarterly_tabletops"], "-5d"),
         "security_culture": dict.fromkeys(
-            ["annual_training", "informal_champions", "champions_programme"], "-5d"),
+            ["informal_champions", "champions_programme", "threat_modelling_training",
+             "security_okrs"], "-5d"),
     }
-    d = derived(current=current_outcomes, previous=THEATRE_OUTCOMES)
+    d = derived(current={**current_outcomes, **THEATRE_CULTURE},
+                previous={**THEATRE_OUTCOMES, **THEATRE_CULTURE})
     return assess(d, model(assessments_doc(attest)), {}, NOW)
 
 
@@ -319,7 +330,8 @@ def test_theatre_adversary_levels_rise_while_outcomes_do_not():
     result = _theatre({"security_incident_mttd_hours": 19.5,  # within the 5 % tolerance
                        "security_incident_mttc_hours": 13, f"vulnerability_mttr_days{CRIT}": 20})
     p = result.programme
-    assert result.trend["identity_access"] == 4
+    assert result.trend["security_culture"] == 3  # 1 -> 4
+    assert result.trend["incident_response"] == 2  # 1 -> 3, with MTTD and MTTC no better
     assert p.levels_rose is True
     assert {o.id: o.status for o in p.outcomes} == {
         "mttd": "flat", "mttc": "worse", "critical_mttr": "flat",
@@ -332,8 +344,10 @@ def test_theatre_adversary_levels_rise_while_outcomes_do_not():
     assert "no outcome metric improved" in explain_text(result)
     # The levels rest on attestations, and the metrics say so.
     basis = _family(result, "devsecops_maturity_level_criteria")
-    assert basis[(("basis", "attestation"), ("domain", "identity_access"), ("level", "4"))] == 2
-    assert basis[(("basis", "measurement"), ("domain", "identity_access"), ("level", "4"))] == 0
+    assert basis[(("basis", "attestation"), ("domain", "security_culture"), ("level", "3"))] == 2
+    assert basis[(("basis", "measurement"), ("domain", "security_culture"), ("level", "3"))] == 0
+    assert basis[(("basis", "attestation"), ("domain", "security_culture"), ("level", "4"))] == 1
+    assert basis[(("basis", "measurement"), ("domain", "security_culture"), ("level", "4"))] == 0
 
 
 def test_levels_rising_with_an_improved_outcome_is_not_theatre():
@@ -352,9 +366,10 @@ def test_theatre_check_is_unknown_without_outcome_data():
 
 
 def test_families_follow_prometheus_conventions_and_say_they_are_recomputed():
-    doc = assessments_doc({"identity_access": {"sso_most_systems": "-10d"}},
+    doc = assessments_doc({"incident_response": {"ir_process_defined": "-10d"}},
                           review={"last_completed": "2026-10-14"})
-    doc["domains"]["identity_access"]["target_level"] = 3
+    # identity_access has no attestable criteria, but a target level still applies to it.
+    doc["domains"]["identity_access"] = {"target_level": 3}
     result = assess(derived({"sast_coverage_pct": 50}), model(doc), {}, NOW)
     families = {f.name: f for f in result.families()}
     for name, family in families.items():
@@ -413,16 +428,29 @@ def test_explain_json_is_serialisable_and_names_what_blocks_the_next_level():
 # -- the demo file ------------------------------------------------------------------------
 
 
+# What the demo data measures for 2026-Q4 (see demo/), for the criteria the demo
+# assessments file leaves to measurement.
+DEMO_MEASURED = {"devsecops_identity_sso_coverage_ratio": 0.82,
+                 "devsecops_identity_access_review_age_seconds{scope=all}": 3456000,
+                 "devsecops_training_completion_ratio": 0.86,
+                 "security_incident_mttd_hours": 3.9, "security_incident_mttc_hours": 6.2}
+
+
 def test_demo_assessments_file_loads_and_stays_current():
     config = MaturityConfig(assessments=REPO / "demo" / "assessments.yaml")
     m = load_model(config)
     for now in (NOW, NOW + timedelta(days=1000)):
-        result = assess(derived(now=now), m, {}, now)
+        result = assess(derived(DEMO_MEASURED, now=now), m, {}, now)
         assert result.organisation == "Acme Payments"
         assert (now - result.last_review).days == 40
         stale = {d: r.stale_evidence for d, r in result.domains.items() if r.stale_evidence}
         assert stale == {"vulnerability_management": 1}
+        # identity_access is measured only; the demo attests nothing there.
+        assert m.assessments.domains["identity_access"].attestations == {}
         assert result.domains["identity_access"].current.level == 2
+        # These rest on the demo's attestations (ir-plan -100d, playbooks -25d,
+        # tabletop-q3 -45d; champions-informal -40d), which must stay fresh.
+        assert result.domains["incident_response"].current.level == 4
         assert result.domains["security_culture"].current.level == 2
 
 

@@ -173,49 +173,51 @@ version: 1
 review:
   last_completed: 2026-10-14
 domains:
-  identity_access:
-    owner: Mei
+  incident_response:
+    owner: Sam
     target_level: 3
     evidence:
-      - id: sso
-        text: SSO rollout
+      - id: plan
+        text: IR plan approved
         date: -30d
     attestations:
-      sso_most_systems: [sso]
+      ir_process_defined: [plan]
 """
 
 
 def test_valid_assessments_file():
     parsed = parse_assessments(ASSESSMENT, "a.yaml", default_rules())
-    entry = parsed.domains["identity_access"]
-    assert entry.attestations == {"sso_most_systems": ["sso"]}
+    entry = parsed.domains["incident_response"]
+    assert entry.attestations == {"ir_process_defined": ["plan"]}
     assert entry.evidence[0].date.offset == timedelta(days=30)
     assert parsed.review.last_completed.absolute == datetime(2026, 10, 14, tzinfo=UTC)
 
 
 ASSESSMENT_CASES = [
-    ("unknown domain", ("identity_access:", "identity:"),
-     "a.yaml:5: domains.identity: unknown domain 'identity'"),
-    ("unknown criterion", ("sso_most_systems:", "sso_everywhere:"),
-     "a.yaml:13: domains.identity_access.attestations.sso_everywhere: no criterion "
-     "'sso_everywhere' in domain identity_access; attestable criteria: annual_access_review"),
-    ("undefined evidence", ("[sso]", "[sso, okta]"),
-     "a.yaml:13: domains.identity_access.attestations.sso_most_systems: evidence id 'okta' is "
-     "not defined in domains.identity_access.evidence (defined: sso)"),
-    ("no evidence named", ("[sso]", "[]"),
-     "attestations.sso_most_systems: an attestation must name at least one evidence id"),
+    ("unknown domain", ("incident_response:", "incidents:"),
+     "a.yaml:5: domains.incidents: unknown domain 'incidents'"),
+    ("unknown criterion", ("ir_process_defined:", "ir_process_written:"),
+     "a.yaml:13: domains.incident_response.attestations.ir_process_written: no criterion "
+     "'ir_process_written' in domain incident_response; attestable criteria: "
+     "full_kill_chain_detection, ir_process_defined, playbooks_top5, quarterly_tabletops"),
+    ("undefined evidence", ("[plan]", "[plan, wiki]"),
+     "a.yaml:13: domains.incident_response.attestations.ir_process_defined: evidence id 'wiki' "
+     "is not defined in domains.incident_response.evidence (defined: plan)"),
+    ("no evidence named", ("[plan]", "[]"),
+     "attestations.ir_process_defined: an attestation must name at least one evidence id"),
     ("bad date", ("date: -30d", "date: last month"),
-     "a.yaml:11: domains.identity_access.evidence[0].date: Value error, 'last month' is not a "
-     "date"),
+     "a.yaml:11: domains.incident_response.evidence[0].date: Value error, 'last month' is not "
+     "a date"),
     ("bad relative date", ("date: -30d", "date: -30x"),
-     "domains.identity_access.evidence[0].date: Value error, invalid duration '30x'"),
+     "domains.incident_response.evidence[0].date: Value error, invalid duration '30x'"),
     ("target out of range", ("target_level: 3", "target_level: 6"),
-     "a.yaml:7: domains.identity_access.target_level: Input should be less than or equal to 5"),
-    ("evidence without text or link", ("        text: SSO rollout\n", ""),
-     "a.yaml:9: domains.identity_access.evidence[0]: Value error, an evidence item needs a "
+     "a.yaml:7: domains.incident_response.target_level: Input should be less than or equal "
+     "to 5"),
+    ("evidence without text or link", ("        text: IR plan approved\n", ""),
+     "a.yaml:9: domains.incident_response.evidence[0]: Value error, an evidence item needs a "
      "text or a link"),
-    ("unknown key", ("owner: Mei", "owners: Mei"),
-     "a.yaml:6: domains.identity_access.owners: unknown key"),
+    ("unknown key", ("owner: Sam", "owners: Sam"),
+     "a.yaml:6: domains.incident_response.owners: unknown key"),
     ("bad review date", ("last_completed: 2026-10-14", "last_completed: soon"),
      "a.yaml:3: review.last_completed: Value error, 'soon' is not a date"),
 ]
@@ -233,8 +235,7 @@ def test_invalid_assessments_name_file_line_key_and_reason(name, change, expecte
 
 def test_a_measured_criterion_cannot_be_attested():
     # Claiming a measured criterion by paperwork is the theatre adversary; refuse it.
-    text = ASSESSMENT.replace("identity_access:", "incident_response:").replace(
-        "sso_most_systems:", "mttd_under_4h:")
+    text = ASSESSMENT.replace("ir_process_defined:", "mttd_under_4h:")
     with pytest.raises(MaturityConfigError) as info:
         parse_assessments(text, "a.yaml", default_rules())
     assert info.value.problems == [
@@ -328,9 +329,10 @@ def test_aliases_within_the_bound_still_work_and_errors_keep_their_lines():
 
 @pytest.mark.parametrize(("text", "expected"), [
     (ASSESSMENT.replace("date: -30d", "date: -" + "9" * 400 + "d"),
-     "domains.identity_access.evidence[0].date: Value error, duration '999"),
+     "domains.incident_response.evidence[0].date: Value error, duration '999"),
     (ASSESSMENT.replace("date: -30d", "date: -999999999d"),
-     "domains.identity_access.evidence[0].date: Value error, duration '999999999d' is too long"),
+     "domains.incident_response.evidence[0].date: Value error, duration '999999999d' is too "
+     "long"),
 ], ids=["400-digit-offset", "million-days-offset"])
 def test_relative_dates_past_100_years_are_errors(text, expected):
     # -999999999d overflowed timedelta: an OverflowError, not a validation error.

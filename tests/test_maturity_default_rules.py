@@ -118,6 +118,8 @@ CRIT = "{severity=critical}"
 IR_L2 = {"ir_process_defined": FRESH}
 IR_ATTESTED = {"ir_process_defined": FRESH, "playbooks_top5": FRESH,
                "quarterly_tabletops": FRESH, "full_kill_chain_detection": FRESH}
+OD_ATTESTED = {"detection_as_code": FRESH, "alert_slas_defined": FRESH}
+DAY = 86400
 
 SPEC_CASES = [
     # (name, domain, current metrics, previous metrics, attestations, expected level)
@@ -183,26 +185,33 @@ SPEC_CASES = [
       "devsecops_repository_coverage_ratio{setting=secret_scanning}": 1,
       "devsecops_repository_coverage_ratio{setting=push_protection}": 1}, {}, {}, 4),
     ("od: 29 min mean investigation -> 4", "observability_detection",
-     {"alert_signal_ratio": 0.4, "devsecops_siem_alert_investigation_mean_seconds": 29 * 60},
-     {}, {"detection_as_code": FRESH, "alert_slas_defined": FRESH,
-          "mitre_coverage_over_80": FRESH}, 4),
+     {"alert_signal_ratio": 0.4, "devsecops_siem_alert_investigation_mean_seconds": 29 * 60,
+      "devsecops_detection_attack_coverage_ratio": 0.85,
+      "devsecops_telemetry_coverage_ratio": 0.95},
+     {}, OD_ATTESTED, 4),
     ("od: 30 min is not < 30 min", "observability_detection",
-     {"alert_signal_ratio": 0.95, "devsecops_siem_alert_investigation_mean_seconds": 1800},
-     {}, {"detection_as_code": FRESH, "alert_slas_defined": FRESH,
-          "mitre_coverage_over_80": FRESH, "ml_anomaly_detection": FRESH}, 3),
+     {"alert_signal_ratio": 0.95, "devsecops_siem_alert_investigation_mean_seconds": 1800,
+      "devsecops_detection_attack_coverage_ratio": 0.85,
+      "devsecops_telemetry_coverage_ratio": 0.95,
+      "devsecops_detection_enabled_rules{kind=machine_learning}": 2},
+     {}, OD_ATTESTED, 3),
     ("sc: Dependabot on some repos -> 2", "supply_chain",
      {"devsecops_repository_coverage_ratio{setting=dependency_alerts}": 0.3}, {}, {}, 2),
     ("sc: SCA everywhere and signed artefacts -> 3", "supply_chain",
-     {"devsecops_repository_coverage_ratio{setting=dependency_alerts}": 1.0}, {},
-     {"artefacts_signed": FRESH}, 3),
-    ("ia: attestations only, offboarding SLA missing -> 3", "identity_access", {}, {},
-     {"sso_most_systems": FRESH, "annual_access_review": FRESH, "mfa_everywhere": FRESH,
-      "quarterly_access_review": FRESH, "some_jit": FRESH, "jit_all_privileged": FRESH}, 3),
-    ("ci: CIS >95% attested without automated remediation -> 3", "cloud_infrastructure", {},
-     {}, {"periodic_cspm_scans": FRESH, "continuous_cspm": FRESH, "cspm_finding_slas": FRESH,
-          "cis_benchmark_over_95": FRESH}, 3),
-    ("culture: security metrics in OKRs -> 4", "security_culture", {}, {},
-     {"annual_training": FRESH, "informal_champions": FRESH, "champions_programme": FRESH,
+     {"devsecops_repository_coverage_ratio{setting=dependency_alerts}": 1.0,
+      "devsecops_supply_chain_attested_artifacts_ratio": 1.0}, {}, {}, 3),
+    ("ia: L2-L4 measured, offboarding SLA missing -> 3", "identity_access",
+     {"devsecops_identity_sso_coverage_ratio": 0.9,
+      "devsecops_identity_access_review_age_seconds{scope=all}": 30 * DAY,
+      "devsecops_identity_mfa_coverage_ratio{scope=all}": 1.0,
+      "devsecops_identity_privileged_jit_ratio": 1.0}, {}, {}, 3),
+    ("ci: CIS >95% without automated remediation -> 3", "cloud_infrastructure",
+     {"devsecops_cloud_accounts_scanned_ratio": 1.0,
+      f"devsecops_cloud_posture_sla_compliance_ratio{CRIT}": 0.9,
+      "devsecops_cloud_resources_passing_ratio{framework=cis}": 0.96}, {}, {}, 3),
+    ("culture: security metrics in OKRs -> 4", "security_culture",
+     {"devsecops_training_completion_ratio": 0.85}, {},
+     {"informal_champions": FRESH, "champions_programme": FRESH,
       "threat_modelling_training": FRESH, "security_okrs": FRESH}, 4),
 ]
 

@@ -9,7 +9,7 @@ import pytest
 
 from collectors.base import CollectionResult
 from collectors.records import RecordKind, Repository
-from exporter.store import SCHEMA_VERSION, Store, StoreError
+from exporter.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
 from tests.builders import NOW, at, finding, repo
 
 
@@ -170,7 +170,7 @@ def test_a_schema_2_store_migrates_its_repositories_as_current_observations(
     path = tmp_path / "v2.db"
     _schema_2_store(path)
     store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 9
     assert sorted(store.iter_repositories()) == [
         ("gh", "acme/api", 0, "api", 0, 0, 1, 3, 1, 0, 1, 1),
         ("gh", "acme/old", 0, "old", 1, 0, None, None, None, None, None, None),

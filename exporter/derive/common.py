@@ -19,6 +19,8 @@ from collectors.records import RecordKind
 from exporter.quarters import Quarter
 from exporter.store import SEVERITY_CODES
 
+# Default posture SLA days (cloud.sla.days), per severity.
+CLOUD_SLA_DAYS = {"critical": 7, "high": 30, "medium": 90, "low": 180}
 SEVERITIES = tuple(SEVERITY_CODES)  # critical, high, medium, low (code = index)
 DAY = 86400.0
 HOUR = 3600.0
@@ -54,6 +56,27 @@ class DerivationSettings:
     fiscal_start_month: int = 1
     include_forks: bool = False
     exclude_patterns: tuple[str, ...] = ()
+    # detection coverage: ATT&CK platforms counted in the denominator (empty = all)
+    detection_platforms: tuple[str, ...] = ()
+    # identity and access: the offboarding SLA (left -> access removed), and whether
+    # guest accounts count in MFA coverage
+    identity_offboarding_sla: timedelta = timedelta(hours=4)
+    identity_count_guests: bool = False
+    # cloud posture: SLA days per severity and window (cloud.sla), the scan age within
+    # which an account counts as scanned, the window of accounts seen, the services
+    # whose checks are identity and access, and the framework families published
+    cloud_sla_days: Mapping[str, int] = field(default_factory=lambda: dict(
+        CLOUD_SLA_DAYS))
+    cloud_sla_window: timedelta = timedelta(days=90)
+    cloud_scan_max_age: timedelta = timedelta(hours=24)
+    cloud_accounts_window: timedelta = timedelta(days=30)
+    cloud_iam_services: tuple[str, ...] = ("iam", "entra", "rbac")
+    cloud_frameworks: tuple[str, ...] = ("cis", "nist", "pci", "iso27001", "soc2",
+                                         "aws_fsbp", "hipaa", "gdpr")
+    # scanner reports (exporter/derive/scans.py): the age within which a target counts
+    # as scanned, and the targets (services) DAST must cover
+    scan_max_age: timedelta = timedelta(days=7)
+    dast_targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

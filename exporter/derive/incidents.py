@@ -19,6 +19,10 @@ from exporter.derive.common import (
 )
 from exporter.quarters import Quarter
 
+# Detection-time bounds of devsecops_incidents_detected_within_ratio (Step 5: "all
+# incidents detected within 4 hours"), in seconds as rows carry them.
+DETECTION_BOUNDS = {"1h": 1 * HOUR, "4h": 4 * HOUR, "24h": 24 * HOUR}
+
 
 def derive_incidents(rows: Rows, quarters: tuple[Quarter, Quarter]) -> dict[str, MetricSet]:
     """MTTD, MTTC (hours), incident counts and post-mortem share per quarter.
@@ -29,6 +33,8 @@ def derive_incidents(rows: Rows, quarters: tuple[Quarter, Quarter]) -> dict[str,
       (an incident detected last quarter and contained in this one counts here).
     - Post-mortem ratio: over incidents resolved in the quarter whose post-mortem
       status is known, the share with a documented post-mortem.
+    - Detected within (``within`` = 1h, 4h, 24h): over incidents detected in the
+      quarter with a start time, the share whose detection took at most that long.
     """
     bounds = quarter_bounds(quarters)
     mttd = [Mean(), Mean()]
@@ -36,12 +42,18 @@ def derive_incidents(rows: Rows, quarters: tuple[Quarter, Quarter]) -> dict[str,
     detected = [0, 0]
     pm_known = [0, 0]
     pm_done = [0, 0]
+    timed = [0, 0]
+    within = [dict.fromkeys(DETECTION_BOUNDS, 0) for _ in quarters]
     for started, detected_at, contained, resolved, postmortem in rows:
         for qi, (start, end) in enumerate(bounds):
             if start <= detected_at < end:
                 detected[qi] += 1
                 if started is not None:
-                    mttd[qi].add(detected_at - started)
+                    took = detected_at - started
+                    mttd[qi].add(took)
+                    timed[qi] += 1
+                    for label, bound in DETECTION_BOUNDS.items():
+                        within[qi][label] += took <= bound
             if contained is not None and start <= contained < end:
                 mttc[qi].add(contained - detected_at)
             if resolved is not None and postmortem is not None and start <= resolved < end:
@@ -59,6 +71,10 @@ def derive_incidents(rows: Rows, quarters: tuple[Quarter, Quarter]) -> dict[str,
             metrics.set("devsecops_incidents_detected", detected[qi])
         if pm_known[qi]:
             metrics.set("devsecops_incident_postmortem_ratio", pm_done[qi] / pm_known[qi])
+        if timed[qi]:
+            for label, count in within[qi].items():
+                metrics.set("devsecops_incidents_detected_within_ratio", count / timed[qi],
+                            within=label)
         sets[quarter.label] = metrics
     return sets
 

@@ -12,7 +12,18 @@ from datetime import datetime
 from typing import Any
 
 from collectors.records import RecordKind
-from exporter.derive import alerts, findings, incidents, repositories
+from exporter.derive import (
+    alerts,
+    detection,
+    findings,
+    identity,
+    incidents,
+    posture,
+    repositories,
+    scans,
+    supply_chain,
+    training,
+)
 from exporter.derive.common import (
     DerivationContext,
     DerivationFamily,
@@ -29,6 +40,12 @@ FAMILIES: tuple[DerivationFamily, ...] = (
     repositories.FAMILY,
     incidents.FAMILY,
     alerts.FAMILY,
+    *detection.FAMILIES,  # detection rules and workload telemetry
+    supply_chain.FAMILY,  # artifacts: attestations, SLSA build levels, SBOMs
+    training.FAMILY,  # security culture: training completion
+    *identity.FAMILIES,  # accounts, applications, privileged access, offboarding, reviews
+    posture.FAMILY,  # cloud posture results
+    scans.FAMILY,  # scanner reports: scanned targets, DAST coverage
 )
 
 # Point-in-time metrics of every family: only the current quarter's values are stored

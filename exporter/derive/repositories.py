@@ -18,6 +18,7 @@ from exporter.derive.common import (
     DerivationContext,
     DerivationFamily,
     DerivationSettings,
+    Mean,
     MetricKey,
     MetricSet,
     Rows,
@@ -27,7 +28,8 @@ from exporter.quarters import Quarter
 from exporter.store import CURRENT_OBSERVATION
 
 COVERAGE_SETTINGS = ("sast", "review_gate", "required_review", "secret_scanning",
-                     "push_protection", "dependency_alerts")
+                     "push_protection", "dependency_alerts", "sbom", "pinned_actions",
+                     "egress_control")
 REVIEW_GATE_MIN_TIER = 2  # a required pull-request review: the "security gate" bar
 
 # Point-in-time metrics: earlier quarters come from the stored history, else from dated
@@ -35,6 +37,7 @@ REVIEW_GATE_MIN_TIER = 2  # a required pull-request review: the "security gate" 
 POINT_IN_TIME_METRICS = frozenset({
     "sast_coverage_pct", "devsecops_repository_coverage_ratio",
     "devsecops_repository_review_gate_tier_ratio", "devsecops_repositories",
+    "devsecops_repository_scorecard_score_mean",
 })
 
 
@@ -45,6 +48,8 @@ def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
     A share counts only repositories whose setting could be read; a repository whose
     setting is unknown is in neither numerator nor denominator. ``sast_coverage_pct``
     is the SAST share in percent, as the spec names it; the others are ratios 0..1.
+    ``devsecops_repository_scorecard_score_mean`` is the mean OpenSSF Scorecard score
+    (0-10) over active repositories that have one.
     """
     excluded = [re.compile(p) for p in settings.exclude_patterns]
     counts = {"active": 0, "archived": 0, "fork": 0, "excluded": 0}
@@ -52,8 +57,10 @@ def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
     enabled = dict.fromkeys(COVERAGE_SETTINGS, 0)
     tiers = [0] * 6
     tier_known = 0
+    scorecard = Mean()
     seen_any = False
-    for (name, archived, fork, sast, tier, secret, push, dependency, review) in rows:
+    for (name, archived, fork, sast, tier, secret, push, dependency, review,
+         sbom, pinned, egress, score) in rows:
         seen_any = True
         if archived:
             counts["archived"] += 1
@@ -70,7 +77,8 @@ def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
         # source's own answer says whether a review is required.
         required = review if review is not None else (1 if gate else None)
         for setting, value in zip(COVERAGE_SETTINGS,
-                                  (sast, gate, required, secret, push, dependency),
+                                  (sast, gate, required, secret, push, dependency,
+                                   sbom, pinned, egress),
                                   strict=True):
             if value is not None:
                 known[setting] += 1
@@ -78,6 +86,8 @@ def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
         if tier is not None:
             tiers[tier] += 1
             tier_known += 1
+        if score is not None:
+            scorecard.add(score)
     metrics = MetricSet()
     if not seen_any:
         return metrics
@@ -89,6 +99,8 @@ def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
             metrics.set("devsecops_repository_coverage_ratio", ratio, setting=setting)
             if setting == "sast":
                 metrics.set("sast_coverage_pct", 100.0 * ratio)
+    if scorecard.count:
+        metrics.set("devsecops_repository_scorecard_score_mean", scorecard.value())
     if tier_known:
         for tier, count in enumerate(tiers):
             metrics.set("devsecops_repository_review_gate_tier_ratio", count / tier_known,
@@ -157,7 +169,8 @@ FAMILY = DerivationFamily(
     kind=RecordKind.REPOSITORY,
     columns=("source", "id", "observed", "name", "archived", "fork", "sast_enabled",
              "review_gate_tier", "secret_scanning", "push_protection", "dependency_alerts",
-             "required_review"),
+             "required_review", "sbom", "pinned_actions", "egress_control",
+             "scorecard_score"),
     derive=_derive,
     history_metrics=POINT_IN_TIME_METRICS,
 )

@@ -520,7 +520,8 @@ def test_full_pass_when_due_or_scope_changed() -> None:
 
 
 def kibana_collector(**overrides: Any) -> ElasticCollector:
-    return collector(mode="kibana", url=KB, **overrides)
+    # The alert tests leave the rule listing out (tests/collectors/test_elastic_rules.py).
+    return collector(mode="kibana", url=KB, **{"detection_rules": False, **overrides})
 
 
 def _kibana_server(alerts: list[dict[str, Any]], size: int) -> Callable[[httpx.Request],

@@ -590,7 +590,7 @@ def test_registered_entry_points_load_both_collectors() -> None:
              if ep.name in ("elastic", "pagerduty")}
     assert found == {"elastic": ElasticCollector, "pagerduty": PagerDutyCollector}
     assert PagerDutyCollector.kinds == frozenset({RecordKind.INCIDENT})
-    assert ElasticCollector.kinds == frozenset({RecordKind.SIEM_ALERT})
+    assert ElasticCollector.kinds == frozenset({RecordKind.SIEM_ALERT, RecordKind.DETECTION_RULE})
 
 
 @respx.mock

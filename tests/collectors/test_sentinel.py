@@ -52,6 +52,8 @@ def settings(**overrides: Any) -> SentinelSettings:
         "client_secret": {"env": "SENTINEL_TEST_SECRET"}, "subscription_id": SUB,
         "resource_group": "myRg", "workspace_name": "myWorkspace",
         "http": {"max_retries": 2},
+        # The incident tests leave the rule listing out (test_sentinel_rules.py).
+        "detection_rules": False,
     }
     base.update(overrides)
     return SentinelSettings.model_validate(base)

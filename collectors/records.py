@@ -89,6 +89,28 @@ def _require_order(earlier_name: str, earlier: datetime | None,
         raise ValueError(f"{later_name} is before {earlier_name}")
 
 
+# A dated snapshot's observation time, on every point-in-time kind (a state that a
+# source cannot be asked about later: repository settings, directory accounts, rules,
+# workloads, posture results). "Current" (None) is stored as observation time 0, so
+# that the column can be part of the key: one id may appear once per observation.
+OBSERVED_AT = Column(name="observed", key=True, none_as=0.0)
+
+
+def observed_at_doc(what: str) -> str:
+    """The field reference's note on ``observed_at``, naming what the snapshot holds."""
+    return (f"when this snapshot of {what} was taken; empty = as of the run (the current "
+            "state). One `id` may appear once per `observed_at`")
+
+
+def _require_observed_at(value: datetime | None) -> None:
+    """A snapshot time is UTC and after the epoch (0 is stored for "current")."""
+    _require_utc("observed_at", value)
+    if value is not None and value.timestamp() <= 0:
+        # The store keeps "current" as observation time 0: a snapshot dated at or
+        # before the epoch would be read as current.
+        raise ValueError("observed_at must be after 1970-01-01")
+
+
 def _require_id(record_id: str, source: str) -> None:
     if not record_id:
         raise ValueError("id must not be empty")
@@ -142,8 +164,7 @@ class Finding:
 
 @record_kind(
     RecordKind.REPOSITORY, table="repositories", section="repositories", codes=ENUM_CODES,
-    # "current" is stored as observation time 0, so that it can be part of the key.
-    columns={"observed_at": Column(name="observed", key=True, none_as=0.0)},
+    columns={"observed_at": OBSERVED_AT},
     docs={
         "id": "unique per source",
         "source": "default: the collector name",
@@ -157,8 +178,7 @@ class Finding:
         "required_review": "at least one approving review required by any active protection "
                            "or ruleset, whatever else is allowed; empty = unknown (then tier "
                            ">= 2 counts as yes)",
-        "observed_at": "when this snapshot of the settings was taken; empty = as of the run "
-                       "(the current state). One `id` may appear once per `observed_at`",
+        "observed_at": observed_at_doc("the settings"),
         "sbom": "the dependency graph's SBOM export is available; " + UNREADABLE,
         "pinned_actions": "every third-party action in its workflows is pinned to a full "
                           "commit SHA; " + UNREADABLE,
@@ -211,11 +231,7 @@ class Repository:
         _require_id(self.id, self.source)
         if not self.name:
             raise ValueError("name must not be empty")
-        _require_utc("observed_at", self.observed_at)
-        if self.observed_at is not None and self.observed_at.timestamp() <= 0:
-            # The store keeps "current" as observation time 0: a snapshot dated at or
-            # before the epoch would be read as current.
-            raise ValueError("observed_at must be after 1970-01-01")
+        _require_observed_at(self.observed_at)
         if self.review_gate_tier is not None and not 0 <= self.review_gate_tier <= 5:
             raise ValueError("review_gate_tier must be between 0 and 5")
         if self.scorecard_score is not None and not 0 <= self.scorecard_score <= 10:

@@ -2,6 +2,12 @@
 
 See DESIGN, "Measuring every domain".
 
+Both are states a SIEM or an inventory cannot be asked about later (which rules ran
+last quarter?): each record may carry a dated snapshot time, ``observed_at``, as
+repositories do (``collectors/records.py``). An undated record is the state as of the
+run; dated snapshots of an earlier quarter give that quarter its coverage, so a fresh
+install has a previous quarter to compare with. Live collectors write undated records.
+
 Declared with ``@record_kind`` as in ``collectors/records.py``; imported at the end of
 that module so that the declarations are registered with the others.
 """
@@ -14,7 +20,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from collectors.kinds import record_kind
-from collectors.records import RecordKind, _require_id, _require_utc
+from collectors.records import (
+    OBSERVED_AT,
+    RecordKind,
+    _require_id,
+    _require_observed_at,
+    _require_utc,
+    observed_at_doc,
+)
 
 
 class RuleKind(StrEnum):
@@ -66,13 +79,14 @@ def normalize_host(value: str) -> str:
 
 
 @record_kind(RecordKind.DETECTION_RULE, table="detection_rules", section="detection_rules",
-             codes={RuleKind: RULE_KIND_CODES},
+             codes={RuleKind: RULE_KIND_CODES}, columns={"observed_at": OBSERVED_AT},
              docs={
                  "id": "the SIEM's rule id, unique per source (never a label)",
                  "source": "default: the collector name",
                  "enabled": "an enabled rule runs and counts for coverage",
                  "techniques": "MITRE ATT&CK technique or sub-technique ids (`T1059`, "
                                "`T1059.001`); a sub-technique covers its parent",
+                 "observed_at": observed_at_doc("the rule"),
              })
 @dataclass(frozen=True, slots=True)
 class DetectionRule:
@@ -83,9 +97,11 @@ class DetectionRule:
     enabled: bool
     kind: RuleKind = RuleKind.OTHER
     techniques: tuple[str, ...] = ()
+    observed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)
+        _require_observed_at(self.observed_at)
         for technique in self.techniques:
             if normalize_technique(technique) != technique:
                 # The value is not echoed: it came from the source verbatim.
@@ -93,7 +109,7 @@ class DetectionRule:
 
 
 @record_kind(RecordKind.WORKLOAD, table="workloads", section="workloads",
-             codes={Telemetry: TELEMETRY_CODES},
+             codes={Telemetry: TELEMETRY_CODES}, columns={"observed_at": OBSERVED_AT},
              docs={
                  "id": "normalized host name or instance id: the join key across sources",
                  "source": "default: the collector name",
@@ -101,6 +117,7 @@ class DetectionRule:
                  "telemetry": "inventory sources give `unknown`; agent sources the agent's "
                               "status",
                  "last_seen_at": "the agent's last check-in, where known",
+                 "observed_at": observed_at_doc("the workload"),
              })
 @dataclass(frozen=True, slots=True)
 class Workload:
@@ -111,7 +128,9 @@ class Workload:
     kind: str | None = None
     telemetry: Telemetry = Telemetry.UNKNOWN
     last_seen_at: datetime | None = None
+    observed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)
         _require_utc("last_seen_at", self.last_seen_at)
+        _require_observed_at(self.observed_at)

@@ -7,6 +7,13 @@ definitions need: no names, no e-mail addresses. Where a join needs a person (a
 privileged assignment's principal, an offboarding's account), collectors put a
 pseudonymous key (:func:`pseudonym`), never the directory's own identifier.
 
+Accounts, applications and privileged assignments are states a directory cannot be
+asked about later (what did MFA coverage look like last quarter?): each may carry a
+dated snapshot time, ``observed_at``, as repositories do (``collectors/records.py``).
+An undated record is the state as of the run; dated snapshots of an earlier quarter
+give that quarter its shares, so a fresh install has a previous quarter to compare
+with. Live collectors write undated records only.
+
 Declared with ``@record_kind`` as in ``collectors/records.py``; imported at the end of
 that module so that the declarations are registered with the others.
 """
@@ -19,7 +26,15 @@ from datetime import datetime
 from enum import StrEnum
 
 from collectors.kinds import record_kind
-from collectors.records import RecordKind, _require_id, _require_order, _require_utc
+from collectors.records import (
+    OBSERVED_AT,
+    RecordKind,
+    _require_id,
+    _require_observed_at,
+    _require_order,
+    _require_utc,
+    observed_at_doc,
+)
 
 
 class AccountKind(StrEnum):
@@ -81,6 +96,7 @@ def pseudonym(*parts: str) -> str:
 
 @record_kind(RecordKind.IDENTITY_ACCOUNT, table="identity_accounts",
              section="identity_accounts", codes=IDENTITY_CODES,
+             columns={"observed_at": OBSERVED_AT},
              docs={
                  "id": PSEUDONYM_DOC,
                  "source": "default: the collector name",
@@ -92,6 +108,7 @@ def pseudonym(*parts: str) -> str:
                  "mfa": "can satisfy MFA (a registered strong method)",
                  "static_credential": "workload identity holding a long-lived secret, "
                                       "password or key; empty = could not be read",
+                 "observed_at": observed_at_doc("the account"),
              })
 @dataclass(frozen=True, slots=True)
 class IdentityAccount:
@@ -104,19 +121,22 @@ class IdentityAccount:
     privileged: bool | None = None
     mfa: MfaStatus = MfaStatus.UNKNOWN
     static_credential: bool | None = None
+    observed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)
+        _require_observed_at(self.observed_at)
 
 
 @record_kind(RecordKind.APPLICATION, table="applications", section="applications",
-             codes=IDENTITY_CODES,
+             codes=IDENTITY_CODES, columns={"observed_at": OBSERVED_AT},
              docs={
                  "id": "unique per source",
                  "source": "default: the collector name",
                  "production": "from a tag, label or config pattern; when no application "
                                "is production, SSO coverage counts all active ones",
                  "sign_on": "`federated` = through the identity provider",
+                 "observed_at": observed_at_doc("the application"),
              })
 @dataclass(frozen=True, slots=True)
 class Application:
@@ -127,13 +147,16 @@ class Application:
     active: bool = True
     production: bool = False
     sign_on: SignOn = SignOn.UNKNOWN
+    observed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)
+        _require_observed_at(self.observed_at)
 
 
 @record_kind(RecordKind.PRIVILEGED_ASSIGNMENT, table="privileged_assignments",
              section="privileged_assignments", codes=IDENTITY_CODES,
+             columns={"observed_at": OBSERVED_AT},
              docs={
                  "id": "unique per source",
                  "source": "default: the collector name",
@@ -142,6 +165,7 @@ class Application:
                  "assignment": "`eligible` = activated just in time",
                  "break_glass": "an emergency account (from config): left out of JIT and "
                                 "standing counts",
+                 "observed_at": observed_at_doc("the assignment"),
              })
 @dataclass(frozen=True, slots=True)
 class PrivilegedAssignment:
@@ -153,9 +177,11 @@ class PrivilegedAssignment:
     role: str
     assignment: AssignmentType
     break_glass: bool = False
+    observed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)
+        _require_observed_at(self.observed_at)
         if not self.principal:
             raise ValueError("principal must not be empty")
         if not self.role:

@@ -8,6 +8,12 @@ that module so that the declarations are registered with the others.
 A posture result is one check on one resource of one cloud account (a CSPM's row:
 Prowler, Security Hub, Defender for Cloud). It is not a vulnerability: derivation
 keeps posture results out of every ``vulnerability_*`` metric.
+
+A result may carry a dated snapshot time, ``observed_at``, as repositories do
+(``collectors/records.py``): an export of the CSPM's results as of that moment. The
+passing and scanned shares of a quarter the exporter did not see live come from such
+snapshots; the lifecycle times cannot give them (see ``exporter/derive/posture.py``).
+Live collectors (Prowler) write undated results, the state as of the run.
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ from enum import StrEnum
 from collectors.kinds import Column, record_kind
 from collectors.records import (
     ENUM_CODES,
+    OBSERVED_AT,
     RecordKind,
     Severity,
     _require_id,
+    _require_observed_at,
     _require_order,
     _require_utc,
+    observed_at_doc,
 )
 
 
@@ -58,7 +67,7 @@ FRAMEWORK_FAMILY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 @record_kind(RecordKind.POSTURE_RESULT, table="posture_results", section="posture_results",
              codes=POSTURE_CODES,
              # CHECK is an SQL keyword: the column is named check_id.
-             columns={"check": Column(name="check_id")},
+             columns={"check": Column(name="check_id"), "observed_at": OBSERVED_AT},
              docs={
                  "id": "one check on one resource, unique per source (never a label)",
                  "source": "default: the collector name",
@@ -79,6 +88,8 @@ FRAMEWORK_FAMILY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
                  "resolved_at": "when the latest failing episode ended: the result passed, "
                                 "or disappeared from a complete scan of its account; "
                                 "empty while failing",
+                 "observed_at": observed_at_doc("the result") + "; not before "
+                                "`last_seen_at`",
              })
 @dataclass(frozen=True, slots=True)
 class PostureResult:
@@ -88,6 +99,9 @@ class PostureResult:
     present: it failed, then disappeared from a later complete scan of its account
     (remediated, or the resource is gone), or it passed and disappeared later. Such a
     result counts for MTTR and SLA, not as a present resource.
+
+    ``observed_at`` dates a snapshot of this result (``None``: as of this run). Several
+    snapshots of one result coexist; within a quarter the latest one counts.
     """
 
     id: str
@@ -104,6 +118,7 @@ class PostureResult:
     muted: bool = False
     frameworks: tuple[str, ...] = ()
     resolved_at: datetime | None = None
+    observed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)
@@ -115,6 +130,9 @@ class PostureResult:
         _require_order("first_seen_at", self.first_seen_at, "last_seen_at",
                        self.last_seen_at)
         _require_order("first_seen_at", self.first_seen_at, "resolved_at", self.resolved_at)
+        _require_observed_at(self.observed_at)
+        # A snapshot holds the scans made by the time it was taken, never a later one.
+        _require_order("last_seen_at", self.last_seen_at, "observed_at", self.observed_at)
         if self.status is PostureStatus.MANUAL and self.resolved_at is not None:
             raise ValueError("a manual result cannot have resolved_at")
         for family in self.frameworks:

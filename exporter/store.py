@@ -26,6 +26,7 @@ from collectors.base import CollectionResult
 from collectors.records import (
     DISPOSITION_CODES,
     KINDS,
+    OBSERVED_AT,
     SEVERITY_CODES,
     STATE_CODES,
     KindSpec,
@@ -115,7 +116,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX repositories_collector ON repositories (collector, run);
     """,
     # identity and access: IdentityAccount, Application, PrivilegedAssignment,
-    # Offboarding, AccessReview
+    # Offboarding, AccessReview (the first three keyed by observation time too, as
+    # repositories since 2 -> 3: their dated snapshots coexist)
     "\n".join(KINDS[k].create_sql() for k in (
         RecordKind.IDENTITY_ACCOUNT, RecordKind.APPLICATION,
         RecordKind.PRIVILEGED_ASSIGNMENT, RecordKind.OFFBOARDING,
@@ -129,7 +131,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX reviews_quarter ON reviews (quarter, superseded_by);
     """,
-    # detection coverage and telemetry: DetectionRule, Workload
+    # detection coverage and telemetry: DetectionRule, Workload (keyed by observation
+    # time too: dated snapshots)
     "\n".join(KINDS[k].create_sql() for k in (RecordKind.DETECTION_RULE,
                                               RecordKind.WORKLOAD)),
     # supply chain and security culture: Artifact, TrainingRecord, and the Repository
@@ -139,7 +142,7 @@ MIGRATIONS: list[str] = [
                                                   RecordKind.TRAINING_RECORD)),
                *(KINDS[RecordKind.REPOSITORY].add_column_sql(name) for name in (
                    "sbom", "pinned_actions", "egress_control", "scorecard_score"))]),
-    # cloud posture: PostureResult
+    # cloud posture: PostureResult (keyed by observation time too: dated snapshots)
     KINDS[RecordKind.POSTURE_RESULT].create_sql(),
     # scanner reports: ScanTarget (collectors/records_scans.py)
     KINDS[RecordKind.SCAN_TARGET].create_sql(),
@@ -159,8 +162,9 @@ def _insert_sql(spec: KindSpec) -> str:
             f"VALUES ({', '.join('?' * len(columns))})")
 
 
-# The observation time of a repository row that describes the current state.
-CURRENT_OBSERVATION = KINDS[RecordKind.REPOSITORY].field("observed_at").none_as
+# The observation time of a row that describes the current state, on every kind with
+# dated snapshots (``observed_at``: repositories and the other point-in-time kinds).
+CURRENT_OBSERVATION = OBSERVED_AT.none_as
 
 # What derivation reads: the columns it needs, in the order it unpacks them.
 FINDING_COLUMNS = "severity, state, opened_at, resolved_at, disclosed_at"
@@ -326,10 +330,11 @@ class Store:
     def apply(self, collector: str, result: CollectionResult, finished_at: datetime) -> int:
         """Store one successful run atomically; return the run number.
 
-        Records are upserted by (source, id), repositories by (source, id, observation
-        time). For each kind in ``result.complete``, this collector's stored records that
-        the run did not return are deleted (dated repository snapshots included); an
-        explicit deletion removes every observation of that record.
+        Records are upserted by their key: (source, id), and for kinds with dated
+        snapshots (``observed_at``) (source, id, observation time). For each kind in
+        ``result.complete``, this collector's stored records that the run did not return
+        are deleted (dated snapshots included); an explicit deletion removes every
+        observation of that record.
         """
         with self._transaction() as db:
             row = db.execute(

@@ -4,9 +4,12 @@ A fictional company, Acme Payments, over ten quarters up to the anchor date: fin
 of every severity (fixed, dismissed, still open, some past SLA) with remediation
 getting faster over time, ~60 repositories with mixed settings (and dated snapshots of
 their settings, improving, for the earlier quarters), incidents whose detection
-improves, and triaged SIEM alerts whose signal ratio improves. The file collector's
-``rebase`` shifts every timestamp by (now - anchor), so the demo's current and previous
-quarters always have data whatever day it runs.
+improves, and triaged SIEM alerts whose signal ratio improves. The other point-in-time
+kinds (identity accounts, applications, privileged assignments, detection rules,
+workloads, posture results) carry dated snapshots too, so every domain has a previous
+quarter on a fresh install. The file collector's ``rebase`` shifts every timestamp by
+(now - anchor), so the demo's current and previous quarters always have data whatever
+day it runs.
 
     python scripts/make_demo_data.py [OUTPUT_DIR]
 """
@@ -34,6 +37,13 @@ SNAPSHOT_EVERY = timedelta(days=89)
 # the rebase keeps every snapshot at the same distance before now, so snapshots older
 # than two quarters are never used; each one costs parse time on every demo run.
 SNAPSHOTS = 4
+# The other point-in-time kinds keep the fewest snapshots that still put one in every
+# previous quarter: on a quarter's last days the first (89 days back) falls in the
+# current quarter, and the second (178 days back) then lies in the previous one. Their
+# ids are a subset of today's, so a snapshot that falls in the current quarter never
+# adds a record there (an undated row is later than any dated one).
+POINT_IN_TIME_SNAPSHOTS = 2
+DAY = 86400.0
 BOOLEAN_SETTINGS = ("sast_enabled", "secret_scanning", "push_protection", "dependency_alerts")
 
 SEVERITY_RATE = {"critical": 0.25, "high": 1.1, "medium": 2.0, "low": 1.4}  # per day
@@ -226,6 +236,23 @@ def make_siem_alerts(rng: random.Random) -> list[dict]:
     return alerts
 
 
+def _snapshot_times() -> list[tuple[float, str]]:
+    """(seconds before the anchor, observed_at) of each point-in-time snapshot."""
+    return [(number * SNAPSHOT_EVERY.total_seconds(), iso(ANCHOR - number * SNAPSHOT_EVERY))
+            for number in range(1, POINT_IN_TIME_SNAPSHOTS + 1)]
+
+
+def _ago(rng: random.Random, share: float, days: float) -> float | None:
+    """Seconds before the anchor at which a change happened, for ``share`` of records
+    (uniform over the last ``days``); ``None``: long before the demo's snapshots."""
+    return rng.uniform(0, days * DAY) if rng.random() < share else None
+
+
+def _since(ago: float | None, before: float) -> bool:
+    """Whether a change ``ago`` seconds before the anchor came after a snapshot."""
+    return ago is not None and ago < before
+
+
 ATTACK_FILE = Path(__file__).resolve().parents[1] / "exporter" / "data" / \
     "attack-enterprise-18.1.json.gz"
 RULE_KINDS = ["query"] * 14 + ["threshold"] * 3 + ["correlation"] * 2 + ["machine_learning"]
@@ -269,6 +296,40 @@ def make_detection(rng: random.Random) -> dict:
             workloads.append({"id": f"{host}.acme.example", "source": "edr", "kind": "host",
                               "telemetry": status, "last_seen_at": iso(seen)})
     return {"detection_rules": rules, "workloads": workloads}
+
+
+def make_detection_history(rng: random.Random, detection: dict) -> dict:
+    """Dated snapshots (observed_at) of the rules and of the workload inventory.
+
+    Detection engineering kept adding rules: about a fifth of today's were written in
+    the last ten months, and a few enabled today were still being tuned (disabled)
+    then; the EDR agent reached about one in seven of today's hosts only in the last ten
+    months. Lower ATT&CK and telemetry coverage, the same level 2. Newest first.
+    """
+    rules, workloads = detection["detection_rules"], detection["workloads"]
+    created = {r["id"]: _ago(rng, 0.2, 300) for r in rules}
+    tuned = {r["id"]: _ago(rng, 0.05, 200) if r["enabled"] else None for r in rules}
+    agent = {w["id"]: _ago(rng, 0.15, 300) for w in workloads if w["source"] == "edr"}
+    snapshot_rules, snapshot_workloads = [], []
+    for before, observed in _snapshot_times():
+        for rule in rules:
+            if _since(created[rule["id"]], before):
+                continue  # written since
+            row = {"id": rule["id"], "observed_at": observed, **rule}
+            if "techniques" in rule:
+                row["techniques"] = list(rule["techniques"])  # no YAML aliases
+            if _since(tuned[rule["id"]], before):
+                row["enabled"] = False
+            snapshot_rules.append(row)
+        for workload in workloads:
+            if _since(agent.get(workload["id"]), before):
+                continue  # no agent on that host yet
+            row = {"id": workload["id"], "observed_at": observed, **workload}
+            if "last_seen_at" in workload:  # the agent checked in as long before then
+                row["last_seen_at"] = iso(datetime.fromisoformat(workload["last_seen_at"])
+                                          - timedelta(seconds=before))
+            snapshot_workloads.append(row)
+    return {"detection_rules": snapshot_rules, "workloads": snapshot_workloads}
 
 
 def make_identity(rng: random.Random) -> dict:
@@ -329,6 +390,59 @@ def make_identity(rng: random.Random) -> dict:
     return {"identity_accounts": accounts, "applications": applications,
             "privileged_assignments": assignments, "offboardings": offboardings,
             "access_reviews": reviews}
+
+
+def make_identity_history(rng: random.Random, identity: dict) -> dict:
+    """Dated snapshots (observed_at) of the accounts, applications and assignments.
+
+    The programme reached today's level 3 recently: the last tenth of the staff
+    registered for MFA only over the past eight months (so last quarter not every human
+    could use it: level 2 then), a few people joined since, eight production
+    applications moved onto SSO over the last eight months, most just-in-time roles
+    were standing admin rights until the last eight months, and some workload
+    identities swapped a client secret for a federated credential. Guests are as today;
+    offboardings and access reviews are events with their own times, not snapshotted.
+    Newest snapshot first.
+    """
+    accounts, applications, assignments = (identity["identity_accounts"],
+                                            identity["applications"],
+                                            identity["privileged_assignments"])
+    # per record, seconds before the anchor of the change that made it what it is now
+    joined, enrolled, migrated = {}, {}, {}
+    for account in accounts:
+        if account["kind"] == "human" and not account["privileged"]:
+            joined[account["id"]] = _ago(rng, 0.05, 200)
+            enrolled[account["id"]] = _ago(rng, 0.1, 240) if account["mfa"] == "capable" \
+                else None
+        elif account["kind"] == "workload" and account["static_credential"] is False:
+            migrated[account["id"]] = _ago(rng, 0.35, 300)
+    moved = [a for a in applications if a["sign_on"] == "federated" and a["production"]]
+    federated = {a["id"]: _ago(rng, 1.0, 240) for a in moved[-8:]}
+    converted = {a["id"]: _ago(rng, 0.6, 240) for a in assignments
+                 if a["assignment"] == "eligible"}
+    snapshot_accounts, snapshot_apps, snapshot_assignments = [], [], []
+    for before, observed in _snapshot_times():
+        for account in accounts:
+            if _since(joined.get(account["id"]), before):
+                continue  # joined since
+            row = {"id": account["id"], "observed_at": observed, **account}
+            if _since(enrolled.get(account["id"]), before):
+                row["mfa"] = "not_capable"
+            if _since(migrated.get(account["id"]), before):
+                row["static_credential"] = True
+            snapshot_accounts.append(row)
+        for application in applications:
+            row = {"id": application["id"], "observed_at": observed, **application}
+            if _since(federated.get(application["id"]), before):
+                row["sign_on"] = "password"
+            snapshot_apps.append(row)
+        for assignment in assignments:
+            row = {"id": assignment["id"], "observed_at": observed, **assignment}
+            if _since(converted.get(assignment["id"]), before):
+                row["assignment"] = "permanent"
+            snapshot_assignments.append(row)
+    return {"identity_accounts": snapshot_accounts, "applications": snapshot_apps,
+            "privileged_assignments": snapshot_assignments}
 
 
 SUPPLY_CHAIN_DAYS = 270  # covers the previous quarter whatever day the demo runs
@@ -461,6 +575,7 @@ def make_posture(rng: random.Random) -> dict:
     """
     last_scan = ANCHOR - timedelta(hours=2)
     results = []
+    created = []  # when each result was first seen at all, for its snapshots
     for account_index in range(10):
         account = f"1000000000{account_index:02d}"
         for service, checks in POSTURE_CHECKS.items():
@@ -490,7 +605,69 @@ def make_posture(rng: random.Random) -> dict:
                         row.update(status="pass", first_seen_at=iso(first_seen))
                     row["muted"] = row["status"] == "fail" and rng.random() < 0.08
                     results.append(row)
-    return {"posture_results": results}
+                    created.append(first_seen)
+    return {"posture_results": results}, created
+
+
+WEEKLY_SCANNED_ACCOUNTS = 3  # the newest accounts, scanned weekly until this quarter
+
+
+def _posture_then(row: dict, made: datetime, scan: datetime) -> dict | None:
+    """What Prowler reported for ``row``'s check in the scan at ``scan``, or ``None``.
+
+    Replays the result's generated history: before its latest failing episode it
+    passed (from ``made``, when the resource was first scanned), during it it failed,
+    after it it is as today.
+    """
+    opened = datetime.fromisoformat(row["first_seen_at"])
+    resolved = datetime.fromisoformat(row["resolved_at"]) if "resolved_at" in row else None
+    failed = row["status"] == "fail" or resolved is not None
+    then = dict(row, frameworks=list(row["frameworks"]))  # fresh list: no YAML aliases
+    if failed and opened <= scan and (resolved is None or scan < resolved):
+        then.update(status="fail", last_seen_at=iso(min(
+            scan, datetime.fromisoformat(row["last_seen_at"]))))
+        then.pop("resolved_at", None)
+    elif failed and resolved is not None and resolved <= scan:
+        if row["status"] == "pass":
+            then["last_seen_at"] = iso(scan)
+    elif made <= scan:  # passing: never failed, or its failure had not begun yet
+        then.update(status="pass", first_seen_at=iso(made), last_seen_at=iso(scan),
+                    muted=False)
+        then.pop("resolved_at", None)
+    else:
+        return None  # not scanned yet
+    return then
+
+
+def make_posture_history(rng: random.Random, posture: dict,
+                         created: list[datetime]) -> list[dict]:
+    """Dated snapshots (observed_at) of the Prowler results: what each date's scans said.
+
+    Replayed from each result's lifecycle as generated (:func:`_posture_then`), with
+    the scan cadence of the time: the three newest accounts were scanned weekly, not
+    nightly, until this quarter, so last quarter's continuous-CSPM criterion did not
+    hold (cloud infrastructure at level 2 then, 3 now), and more resources were still
+    failing. Newest snapshot first.
+    """
+    results = posture["posture_results"]
+    accounts = sorted({r["account"] for r in results})
+    weekly = set(accounts[-WEEKLY_SCANNED_ACCOUNTS:])
+    snapshots = []
+    for before, observed in _snapshot_times():
+        at = ANCHOR - timedelta(seconds=before)
+        scans = {account: at - (timedelta(days=rng.uniform(2, 6)) if account in weekly
+                                else timedelta(hours=2)) for account in accounts}
+        for row, made in zip(results, created, strict=True):
+            then = _posture_then(row, made, scans[row["account"]])
+            if then is not None:
+                snapshots.append({"id": row["id"], "observed_at": observed, **then})
+    return snapshots
+
+
+def _append(document: dict, snapshots: dict) -> None:
+    """Add each section's dated snapshots after its current records."""
+    for section, rows in snapshots.items():
+        document[section].extend(rows)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -519,18 +696,25 @@ def main(out: Path) -> None:
                                        encoding="utf-8")
     write_csv(out / "incidents.csv", make_incidents(rng))
     write_csv(out / "siem_alerts.csv", make_siem_alerts(rng))
-    # Its own random stream: the detection demo changes none of the other demo data.
+    # Its own random stream: the detection demo changes none of the other demo data;
+    # its snapshots have theirs, so they change none of today's values.
+    detection = make_detection(random.Random(SEED + 16))
+    _append(detection, make_detection_history(random.Random(SEED + 20), detection))
     (out / "detection.yaml").write_text(
         "# Demo detection rules (ATT&CK-mapped) and workloads of Acme Payments (generated "
-        "by scripts/make_demo_data.py).\n"
-        + yaml.safe_dump(make_detection(random.Random(SEED + 16)), sort_keys=False),
+        "by scripts/make_demo_data.py):\n# today's, then dated snapshots (observed_at) of "
+        "earlier quarters.\n"
+        + yaml.safe_dump(detection, sort_keys=False),
         encoding="utf-8")
     # Its own random stream: the identity demo changes none of the other demo data.
+    identity = make_identity(random.Random(SEED + 14))
+    _append(identity, make_identity_history(random.Random(SEED + 19), identity))
     (out / "identity.yaml").write_text(
         "# Demo identity and access data of Acme Payments (generated by "
         "scripts/make_demo_data.py):\n# accounts, applications, privileged assignments, "
-        "offboardings, access reviews.\n"
-        + yaml.safe_dump(make_identity(random.Random(SEED + 14)), sort_keys=False),
+        "offboardings, access reviews;\n# today's, then dated snapshots (observed_at) of "
+        "earlier quarters.\n"
+        + yaml.safe_dump(identity, sort_keys=False),
         encoding="utf-8")
     # Its own random stream: the supply chain demo changes none of the other demo data.
     (out / "supply_chain.yaml").write_text(
@@ -541,9 +725,11 @@ def main(out: Path) -> None:
                          sort_keys=False),
         encoding="utf-8")
     # Its own random stream: the posture demo changes none of the other demo data.
-    (out / "posture.json").write_text(
-        json.dumps(make_posture(random.Random(SEED + 15)), indent=0) + "\n",
-        encoding="utf-8")
+    posture, created = make_posture(random.Random(SEED + 15))
+    _append(posture, {"posture_results": make_posture_history(random.Random(SEED + 21),
+                                                              posture, created)})
+    (out / "posture.json").write_text(json.dumps(posture, indent=0) + "\n",
+                                      encoding="utf-8")
     print(f"wrote {len(repos)} repositories ({len(history)} earlier snapshots), "
           f"{len(findings)} findings to {out}")
 

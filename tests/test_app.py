@@ -137,23 +137,26 @@ def test_collect_once_runs_demo(demo_config: Path) -> None:
 
 def test_a_fresh_demo_install_has_a_previous_level_and_a_trend_for_every_domain(
         demo_config: Path) -> None:
-    """Dated repository snapshots give coverage its previous quarter (issue 10)."""
+    """Dated snapshots of every point-in-time kind give its previous quarter (issue 10)."""
     exporter = Exporter(load_config(demo_config))
     assert exporter.collect_once() is True
     values = samples(exporter)
     derived = exporter.snapshot.derived
     previous, current = derived.previous.label, derived.current.label
-    # identity_access, cloud_infrastructure and observability_detection get theirs from
-    # dated snapshots of their point-in-time kinds (next change; issue 10 (a))
-    domains = ("vulnerability_management", "secure_development", "supply_chain",
+    domains = ("vulnerability_management", "secure_development", "identity_access",
+               "cloud_infrastructure", "supply_chain", "observability_detection",
                "incident_response", "security_culture")
     assert {labels[0][1] for (name, labels) in values
             if name == "devsecops_maturity_trend"} == set(domains)
     for domain in domains:
         level = ("devsecops_maturity_level", (("domain", domain), ("quarter", previous)))
         assert level in values, domain
-    for name in ("sast_coverage_pct",):
-        assert (name, (("quarter", previous),)) in values
+    for name in ("sast_coverage_pct", "devsecops_detection_attack_coverage_ratio",
+                 "devsecops_telemetry_coverage_ratio",
+                 "devsecops_cloud_accounts_scanned_ratio"):
+        assert (name, (("quarter", previous),)) in values, name
+    assert derived.by_quarter[previous].get("devsecops_identity_mfa_coverage_ratio",
+                                            scope="all") is not None
     # the current quarter's coverage is today's, and only it is kept as history
     assert values[("devsecops_repositories", (("state", "active"),))] == 50.0
     history = exporter.store.quarter_values()

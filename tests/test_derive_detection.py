@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -24,7 +25,7 @@ from exporter.derive.detection import (
     uncovered_by_tactic,
 )
 from exporter.store import Store
-from tests.builders import NOW, SETTINGS
+from tests.builders import NOW, SETTINGS, at
 
 MATRIX = AttackMatrix(
     version="test",
@@ -130,7 +131,7 @@ def test_coverage_through_the_store_against_the_bundled_matrix() -> None:
     assert current.get("devsecops_detection_rules", state="disabled", mapped="true") == 1
 
 
-def test_previous_quarter_coverage_comes_only_from_history() -> None:
+def test_without_snapshots_previous_quarter_coverage_comes_only_from_history() -> None:
     store = stored(DetectionRule("r1", "elastic", True, RuleKind.QUERY, ("T1059",)))
     history = {"2026-Q3": {("devsecops_detection_attack_coverage_ratio", ()): 0.25,
                            ("devsecops_detection_rules",
@@ -141,6 +142,67 @@ def test_previous_quarter_coverage_comes_only_from_history() -> None:
     kept = point_in_time_values(derived)
     assert kept[("devsecops_detection_attack_coverage_ratio", ())] == 1 / 216
     assert ("devsecops_telemetry_coverage_ratio", ()) not in kept  # no workloads: absent
+
+
+# -- dated snapshots (observed_at) give the previous quarter its coverage -------------------
+
+AUG = at("2026-08-15")  # inside 2026-Q3
+
+
+def test_a_snapshot_of_the_previous_quarter_gives_its_coverage() -> None:
+    """A fresh install has a previous quarter for observability_detection (issue 10 (a))."""
+    total = len(load_matrix().techniques)
+    store = stored(
+        DetectionRule("r1", "elastic", True, RuleKind.QUERY, ("T1059",)),
+        DetectionRule("r2", "elastic", True, RuleKind.QUERY, ("T1110",)),
+        DetectionRule("r1", "elastic", True, RuleKind.QUERY, ("T1059",), observed_at=AUG),
+        DetectionRule("r2", "elastic", False, RuleKind.QUERY, ("T1110",), observed_at=AUG),
+        Workload("web-1", "edr", "host", Telemetry.HEALTHY),
+        Workload("db-1", "edr", "host", Telemetry.HEALTHY),
+        Workload("web-1", "edr", "host", Telemetry.HEALTHY, observed_at=AUG),
+        Workload("db-1", "edr", "host", Telemetry.NONE, observed_at=AUG),
+    )
+    derived = derive_stored(store)
+    q3, q4 = derived.by_quarter["2026-Q3"], derived.by_quarter["2026-Q4"]
+    assert q3.get("devsecops_detection_attack_coverage_ratio") == 1 / total
+    assert q3.get("devsecops_detection_rules", state="disabled", mapped="true") == 1
+    assert q3.get("devsecops_telemetry_coverage_ratio") == 0.5
+    # the current quarter is today's state only: one row per rule, not per observation
+    assert q4.get("devsecops_detection_attack_coverage_ratio") == 2 / total
+    assert q4.get("devsecops_detection_rules", state="enabled", mapped="true") == 2
+    assert q4.get("devsecops_telemetry_coverage_ratio") == 1.0
+    assert point_in_time_values(derived)[("devsecops_telemetry_coverage_ratio", ())] == 1.0
+
+
+def test_live_history_of_the_previous_quarter_wins_over_detection_snapshots() -> None:
+    store = stored(
+        DetectionRule("r1", "elastic", True, RuleKind.QUERY, ("T1059",)),
+        DetectionRule("r1", "elastic", False, RuleKind.QUERY, ("T1059",), observed_at=AUG),
+        Workload("web-1", "edr", "host", Telemetry.HEALTHY, observed_at=AUG),
+    )
+    history = {"2026-Q3": {("devsecops_detection_attack_coverage_ratio", ()): 0.25}}
+    q3 = derive_stored(store, history=history).by_quarter["2026-Q3"]
+    assert q3.get("devsecops_detection_attack_coverage_ratio") == 0.25  # seen live
+    # what the history lacks, the snapshot fills
+    assert q3.get("devsecops_telemetry_coverage_ratio") == 1.0
+    assert q3.get("devsecops_detection_rules", state="disabled", mapped="true") == 1
+
+
+def test_a_snapshot_after_now_or_of_an_older_quarter_leaves_the_previous_one_absent() -> None:
+    store = stored(
+        DetectionRule("r1", "elastic", True, RuleKind.QUERY, ("T1059",)),
+        DetectionRule("r1", "elastic", False, RuleKind.QUERY, ("T1059",),
+                      observed_at=at("2026-06-30T23:00")),  # Q2: not carried forward
+        DetectionRule("r2", "elastic", True, RuleKind.QUERY, ("T1110",),
+                      observed_at=NOW + timedelta(minutes=1)),  # not observed yet
+        Workload("web-1", "edr", "host", Telemetry.HEALTHY,
+                 observed_at=NOW + timedelta(days=1)),
+    )
+    derived = derive_stored(store)
+    assert derived.by_quarter["2026-Q3"].values == {}
+    current = derived.by_quarter["2026-Q4"]
+    assert current.get("devsecops_detection_rules", state="enabled", mapped="true") == 1
+    assert current.get("devsecops_telemetry_coverage_ratio") is None
 
 
 def test_telemetry_joins_sources_by_normalized_host_and_best_state_wins() -> None:

@@ -191,7 +191,7 @@ def test_only_break_glass_assignments_mean_zero_standing_and_no_jit_ratio() -> N
     assert metrics.get("devsecops_identity_standing_privileged_assignments") is None
 
 
-def test_point_in_time_shares_of_the_previous_quarter_come_from_history_only() -> None:
+def test_without_snapshots_the_previous_quarter_shares_come_from_history_only() -> None:
     records = [assignment(1, AssignmentType.ELIGIBLE), assignment(2, AssignmentType.PERMANENT),
                account(1), app(1, SignOn.FEDERATED)]
     derived = _derive(records)
@@ -216,6 +216,81 @@ def test_point_in_time_shares_of_the_previous_quarter_come_from_history_only() -
         "devsecops_identity_standing_privileged_assignments",
         "devsecops_identity_workload_static_credential_ratio",
     } <= HISTORY_METRICS
+
+
+# -- dated snapshots (observed_at) give the previous quarter its shares ---------------------
+
+AUG = datetime(2026, 8, 15, tzinfo=UTC)  # inside 2026-Q3
+
+
+def _snapshot(record: Any, when: datetime, **changes: Any) -> Any:
+    from dataclasses import replace
+    return replace(record, observed_at=when, **changes)
+
+
+def test_a_snapshot_of_the_previous_quarter_gives_its_shares() -> None:
+    """A fresh install has a previous quarter for identity_access (issue 10 (a))."""
+    today = [account(1), account(2), account(3, privileged=True),
+             account(9, AccountKind.WORKLOAD, static=False),
+             app(1, SignOn.FEDERATED), app(2, SignOn.FEDERATED),
+             assignment(1, AssignmentType.ELIGIBLE), assignment(2, AssignmentType.ELIGIBLE)]
+    then = [_snapshot(account(1), AUG), _snapshot(account(2, mfa=MfaStatus.NOT_CAPABLE), AUG),
+            _snapshot(account(9, AccountKind.WORKLOAD, static=True), AUG),
+            _snapshot(app(1, SignOn.FEDERATED), AUG), _snapshot(app(2, SignOn.PASSWORD), AUG),
+            _snapshot(assignment(1, AssignmentType.ELIGIBLE), AUG),
+            _snapshot(assignment(2, AssignmentType.PERMANENT), AUG)]
+    derived = _derive(today + then)
+    q3, q4 = derived.by_quarter["2026-Q3"], derived.by_quarter["2026-Q4"]
+    assert q3.get("devsecops_identity_mfa_coverage_ratio", scope="all") == 0.5
+    assert q3.get("devsecops_identity_mfa_coverage_ratio", scope="privileged") is None
+    assert q3.get("devsecops_identity_workload_static_credential_ratio") == 1.0
+    assert q3.get("devsecops_identity_sso_coverage_ratio") == 0.5
+    assert q3.get("devsecops_identity_privileged_jit_ratio") == 0.5
+    assert q3.get("devsecops_identity_standing_privileged_assignments") == 1
+    # the current quarter is today's state only, exactly as without snapshots
+    assert q4.values == _current(today).values
+    # and only it is kept as history
+    assert point_in_time_values(derived)[("devsecops_identity_sso_coverage_ratio", ())] == 1.0
+
+
+def test_live_history_of_the_previous_quarter_wins_over_identity_snapshots() -> None:
+    history = {"2026-Q3": {("devsecops_identity_sso_coverage_ratio", ()): 0.9}}
+    records = [app(1, SignOn.FEDERATED), _snapshot(app(1, SignOn.PASSWORD), AUG),
+               account(1), _snapshot(account(1, mfa=MfaStatus.NOT_CAPABLE), AUG)]
+    q3 = _derive(records, history=history).by_quarter["2026-Q3"]
+    assert q3.get("devsecops_identity_sso_coverage_ratio") == 0.9  # seen live, not 0
+    # what the history lacks, the snapshot fills
+    assert q3.get("devsecops_identity_mfa_coverage_ratio", scope="all") == 0.0
+
+
+def test_the_latest_snapshot_in_the_quarter_counts_and_none_is_invented() -> None:
+    records = [
+        account(1),
+        _snapshot(account(1, mfa=MfaStatus.NOT_CAPABLE), datetime(2026, 7, 2, tzinfo=UTC)),
+        _snapshot(account(1), datetime(2026, 9, 30, 23, tzinfo=UTC)),  # latest in Q3
+        # one account appears once per observation, not once per row
+        _snapshot(account(2), datetime(2026, 9, 1, tzinfo=UTC)),
+    ]
+    q3 = _derive(records).by_quarter["2026-Q3"]
+    assert q3.get("devsecops_identity_mfa_coverage_ratio", scope="all") == 1.0
+    # a snapshot of Q2 is not carried forward, one after now is not one yet
+    later = [assignment(1, AssignmentType.ELIGIBLE),
+             _snapshot(assignment(1, AssignmentType.PERMANENT),
+                       datetime(2026, 6, 30, 23, tzinfo=UTC)),
+             _snapshot(assignment(2, AssignmentType.PERMANENT), NOW + timedelta(hours=1))]
+    derived = _derive(later)
+    assert derived.by_quarter["2026-Q3"].values == {}
+    assert derived.by_quarter["2026-Q4"].get("devsecops_identity_standing_privileged_assignments"
+                                             ) == 0
+
+
+def test_an_identity_snapshot_time_must_be_utc_and_after_the_epoch() -> None:
+    with pytest.raises(ValueError, match="observed_at must be timezone-aware"):
+        _snapshot(account(1), datetime(2026, 8, 1))
+    with pytest.raises(ValueError, match="observed_at must be after 1970-01-01"):
+        _snapshot(app(1, SignOn.FEDERATED), datetime(1970, 1, 1, tzinfo=UTC))
+    store_key = KINDS[RecordKind.PRIVILEGED_ASSIGNMENT].key
+    assert store_key == ("source", "id", "observed")
 
 
 # -- offboarding ---------------------------------------------------------------------------
@@ -313,7 +388,8 @@ def test_access_review_last_completed_and_age_by_scope_and_quarter() -> None:
 def test_metrics_derive_from_rows_streamed_by_a_real_store(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     result = CollectionResult(records={
-        RecordKind.IDENTITY_ACCOUNT: [account(1), account(2, mfa=MfaStatus.NOT_CAPABLE)],
+        RecordKind.IDENTITY_ACCOUNT: [account(1), account(2, mfa=MfaStatus.NOT_CAPABLE),
+                                      _snapshot(account(2), AUG)],
         RecordKind.APPLICATION: [app(1, SignOn.FEDERATED)],
         RecordKind.PRIVILEGED_ASSIGNMENT: [assignment(1, AssignmentType.PERMANENT)],
         RecordKind.OFFBOARDING: [offboarding(1, LEFT, LEFT + timedelta(hours=2))],
@@ -321,8 +397,11 @@ def test_metrics_derive_from_rows_streamed_by_a_real_store(tmp_path: Path) -> No
     })
     store.apply("c", result, NOW)
     rows = {f.kind: list(store.iter_rows(f.kind, f.columns)) for f in FAMILIES}
-    current = derive_all(rows=rows, settings=SETTINGS, now=NOW).by_quarter["2026-Q4"]
+    derived = derive_all(rows=rows, settings=SETTINGS, now=NOW)
+    current = derived.by_quarter["2026-Q4"]
     store.close()
+    assert derived.by_quarter["2026-Q3"].get("devsecops_identity_mfa_coverage_ratio",
+                                             scope="all") == 1.0  # the snapshot's one
     assert current.get("devsecops_identity_mfa_coverage_ratio", scope="all") == 0.5
     assert current.get("devsecops_identity_sso_coverage_ratio") == 1.0
     assert current.get("devsecops_identity_privileged_jit_ratio") == 0.0

@@ -223,6 +223,73 @@ def test_point_in_time_ratios_keep_their_history_for_the_previous_quarter() -> N
                               framework="cis") == 0.0
 
 
+# -- dated snapshots (observed_at) give the previous quarter its ratios ---------------------
+
+AUG = at("2026-08-15")  # inside 2026-Q3
+
+
+def snapshot(record: PostureResult, when: datetime = AUG, **changes) -> PostureResult:
+    """The same result (same id) as a CSPM export dated ``when`` reported it."""
+    from dataclasses import replace
+    return replace(record, observed_at=when, **changes)
+
+
+def test_a_snapshot_of_the_previous_quarter_gives_its_ratios_as_of_then() -> None:
+    """A fresh install has a previous quarter for cloud_infrastructure (issue 10 (a))."""
+    a = result("a", "pass", account="111", service="iam", first="2026-05-01")
+    b = result("b", "pass", account="222", first="2026-05-01")
+    records = [
+        a, b,
+        # in August, b was failing and account 222's newest scan was three days old; both
+        # are judged as of the snapshot, not by how old that scan is now
+        snapshot(a, last_seen_at=AUG - timedelta(hours=2)),
+        snapshot(b, status=PostureStatus.FAIL, first_seen_at=at("2026-08-01"),
+                 last_seen_at=AUG - timedelta(days=3)),
+    ]
+    derived = derive(*records)
+    q3, q4 = derived.by_quarter["2026-Q3"], current(derived)
+    assert q3.get("devsecops_cloud_resources_passing_ratio", framework="cis") == 0.5
+    assert q3.get("devsecops_cloud_iam_resources_passing_ratio") == 1.0
+    assert q3.get("devsecops_cloud_accounts_scanned_ratio") == 0.5
+    assert q4.get("devsecops_cloud_resources_passing_ratio", framework="cis") == 1.0
+    assert q4.get("devsecops_cloud_accounts_scanned_ratio") == 1.0
+    # the lifecycle (open counts, SLA, MTTR) is the current results' only: the failing
+    # snapshot row is no open finding of either quarter
+    assert q3.get("devsecops_cloud_posture_open_findings", severity="high") is None
+    assert q4.get("devsecops_cloud_posture_open_findings", severity="high") is None
+    assert point_in_time_values(derived)[("devsecops_cloud_accounts_scanned_ratio", ())] \
+        == 1.0
+
+
+def test_live_history_of_the_previous_quarter_wins_over_posture_snapshots() -> None:
+    a = result("a", "pass", first="2026-05-01")
+    history = {"2026-Q3": {("devsecops_cloud_accounts_scanned_ratio", ()): 0.8}}
+    q3 = derive(a, snapshot(a, status=PostureStatus.FAIL, last_seen_at=AUG - timedelta(hours=1)),
+                history=history).by_quarter["2026-Q3"]
+    assert q3.get("devsecops_cloud_accounts_scanned_ratio") == 0.8  # seen live, not 1.0
+    # what the history lacks, the snapshot fills
+    assert q3.get("devsecops_cloud_resources_passing_ratio", framework="cis") == 0.0
+
+
+def test_a_posture_snapshot_after_now_or_of_an_older_quarter_is_not_used() -> None:
+    a = result("a", "pass", first="2026-05-01")
+    derived = derive(a, snapshot(a, when=at("2026-06-30T23:00"), last_seen_at=at("2026-06-30")),
+                     snapshot(a, when=NOW + timedelta(hours=1), status=PostureStatus.FAIL))
+    q3 = derived.by_quarter["2026-Q3"]
+    assert q3.get("devsecops_cloud_resources_passing_ratio", framework="cis") is None
+    assert q3.get("devsecops_cloud_accounts_scanned_ratio") is None
+    assert current(derived).get("devsecops_cloud_resources_passing_ratio",
+                                framework="cis") == 1.0
+
+
+def test_a_snapshot_holds_no_scan_made_after_it() -> None:
+    with pytest.raises(ValueError, match="observed_at is before last_seen_at"):
+        snapshot(result("a", "pass", first="2026-05-01", last=at("2026-08-20")))
+    with pytest.raises(ValueError, match="observed_at must be after 1970-01-01"):
+        snapshot(result("a", "pass", first="1969-01-01", last="1969-06-01"),
+                 when=at("1970-01-01"))
+
+
 def test_posture_failures_never_enter_vulnerability_metrics() -> None:
     vulnerability = finding("2026-11-01", severity="critical", fixed_after_days=2)
     derived = current(derive(

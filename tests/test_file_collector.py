@@ -218,6 +218,45 @@ def test_bundled_demo_has_a_dated_snapshot_in_every_previous_quarter() -> None:
                 assert not missing, (now, fiscal_start, missing[:3])
 
 
+def test_bundled_demo_has_a_snapshot_of_every_point_in_time_kind_in_every_previous_quarter(
+        ) -> None:
+    """Identity, detection and posture states have a previous quarter whatever the day.
+
+    As for repositories above, for every day of two years (calendar and February fiscal
+    years): each kind with dated snapshots has one in the previous quarter. Snapshot ids
+    are today's (or fewer: accounts that joined since, rules written since), so a snapshot
+    that falls in the current quarter adds no record there.
+    """
+    from exporter.quarters import previous_quarter, quarter_of
+
+    model = FileCollectorSettings.model_validate(
+        {"files": [{"path": "demo/identity.yaml"}, {"path": "demo/detection.yaml"},
+                   {"path": "demo/posture.json"}],
+         "rebase": {"anchor": "2026-11-23T00:00:00Z"}}, context={"base_dir": REPO})
+    ctx = CollectContext("demo", NOW, {}, logging.getLogger("test"))
+    result = asyncio.run(FileCollector("demo", model).collect(ctx))
+    assert not result.record_errors
+    kinds = (RecordKind.IDENTITY_ACCOUNT, RecordKind.APPLICATION,
+             RecordKind.PRIVILEGED_ASSIGNMENT, RecordKind.DETECTION_RULE,
+             RecordKind.WORKLOAD, RecordKind.POSTURE_RESULT)
+    ages: dict[RecordKind, set[timedelta]] = {}
+    for kind in kinds:
+        records = result.records_of(kind)
+        current = {(r.source, r.id) for r in records if r.observed_at is None}
+        dated = {(r.source, r.id) for r in records if r.observed_at is not None}
+        assert current and dated <= current, kind
+        ages[kind] = {NOW - r.observed_at for r in records if r.observed_at is not None}
+    for day in range(2 * 365):
+        for hour in (0.5, 23.5):
+            now = datetime(2027, 1, 1, tzinfo=UTC) + timedelta(days=day, hours=hour)
+            for fiscal_start in (1, 2):
+                previous = previous_quarter(quarter_of(now, fiscal_start), fiscal_start)
+                missing = [kind for kind, offsets in ages.items()
+                           if not any(previous.start <= now - age < previous.end
+                                      for age in offsets)]
+                assert not missing, (now, fiscal_start, missing)
+
+
 def test_unknown_time_zone_is_a_config_error(tmp_path: Path) -> None:
     from pydantic import ValidationError
 

@@ -6,6 +6,11 @@ the record kind it reads, the store columns it unpacks (in that order, so the st
 can stream exactly those as plain tuples), and a function from those rows and a
 :class:`DerivationContext` to one :class:`MetricSet` per quarter. Nothing here reads
 the clock, the disk or the network.
+
+Families of states (repository settings, directory accounts, rules, posture results)
+share one rule for which observation counts in which quarter and how live history and
+dated snapshots combine: :func:`latest_observations`, :func:`history_first`, and both
+together in :func:`point_in_time_quarters`.
 """
 
 from __future__ import annotations
@@ -17,13 +22,17 @@ from typing import Any
 
 from collectors.records import RecordKind
 from exporter.quarters import Quarter
-from exporter.store import SEVERITY_CODES
+from exporter.store import CURRENT_OBSERVATION, SEVERITY_CODES
 
 # Default posture SLA days (cloud.sla.days), per severity.
 CLOUD_SLA_DAYS = {"critical": 7, "high": 30, "medium": 90, "low": 180}
 SEVERITIES = tuple(SEVERITY_CODES)  # critical, high, medium, low (code = index)
 DAY = 86400.0
 HOUR = 3600.0
+
+# The leading columns of a point-in-time family's rows: the key, then the observation
+# time (CURRENT_OBSERVATION for the state as of the run), as latest_observations reads.
+OBSERVATION_COLUMNS = ("source", "id", "observed")
 
 Labels = tuple[tuple[str, str], ...]
 MetricKey = tuple[str, Labels]
@@ -99,7 +108,8 @@ class DerivationContext:
 
     ``quarters`` is ``(previous, current)``. ``history`` holds stored values of
     point-in-time metrics by quarter label (what the exporter saved while running in
-    that quarter), for families whose earlier values cannot be rebuilt from rows.
+    that quarter), for families whose earlier values cannot be rebuilt from events; it
+    wins over what dated snapshots give that quarter (:func:`history_first`).
     """
 
     settings: DerivationSettings
@@ -157,3 +167,97 @@ class Mean:
 def quarter_bounds(quarters: tuple[Quarter, Quarter]) -> list[tuple[float, float]]:
     """``[start, end)`` of each quarter as timestamps, the form rows are compared in."""
     return [(q.start.timestamp(), q.end.timestamp()) for q in quarters]
+
+
+@dataclass(frozen=True)
+class Observations:
+    """One quarter's state: each key's latest observation in it, and when that was.
+
+    ``at`` is the newest observation time among ``rows`` as a timestamp (``now`` for
+    an undated row, the state as of the run), ``None`` when the quarter has none; a
+    value that describes "as of" (a scan's age) is evaluated then, not at ``now``.
+    """
+
+    rows: list[tuple[Any, ...]]
+    at: float | None
+
+
+def latest_observations(rows: Rows, now: datetime, quarters: tuple[Quarter, Quarter], *,
+                        observed_index: int = 2, key_indexes: tuple[int, ...] = (0, 1),
+                        ) -> tuple[Observations, Observations]:
+    """Each key's latest observation per quarter (previous, current), rows kept whole.
+
+    A state (coverage, a directory, a rule set) has no history of its own: a quarter's
+    value is that of the state observed in it. An undated row (observed is
+    :data:`CURRENT_OBSERVATION`) is the state as of the run: it belongs to the current
+    quarter and is later than any dated row. A dated row counts in the quarter it was
+    observed in; a quarter without an observation of a key does not have that key (an
+    older snapshot is not carried forward), and an observation after ``now`` is not
+    one yet. Only the latest row per key and quarter is kept, so memory is one row per
+    key, not one per snapshot.
+    """
+    cut = now.timestamp()
+    bounds = quarter_bounds(quarters)
+    latest: tuple[dict[tuple[Any, ...], tuple[float, tuple[Any, ...]]], ...] = ({}, {})
+    for row in rows:
+        observed = row[observed_index]
+        if observed == CURRENT_OBSERVATION:
+            qi, observed = 1, float("inf")
+        elif observed > cut:
+            continue
+        elif bounds[1][0] <= observed < bounds[1][1]:
+            qi = 1
+        elif bounds[0][0] <= observed < bounds[0][1]:
+            qi = 0
+        else:
+            continue
+        key = tuple(row[i] for i in key_indexes)
+        seen = latest[qi].get(key)
+        if seen is None or observed > seen[0]:
+            latest[qi][key] = (observed, row)
+    result = []
+    for by_key in latest:
+        newest = max((observed for observed, _ in by_key.values()), default=None)
+        result.append(Observations(rows=[row for _, row in by_key.values()],
+                                   at=None if newest is None else min(newest, cut)))
+    return result[0], result[1]
+
+
+def without_observation(rows: Rows) -> Rows:
+    """Rows without their leading :data:`OBSERVATION_COLUMNS`: what a share reads."""
+    skip = len(OBSERVATION_COLUMNS)
+    return (row[skip:] for row in rows)
+
+
+def history_first(derived: MetricSet, ctx: DerivationContext,
+                  names: frozenset[str]) -> MetricSet:
+    """The previous quarter: live stored history first, derived values fill the gaps.
+
+    What the exporter saw live in that quarter (its stored values of the point-in-time
+    metrics ``names``) beats anything rebuilt from dated snapshots, which can be
+    partial or late; values derived for the quarter fill only what the history lacks,
+    and without either a value is absent.
+    """
+    merged: dict[MetricKey, float] = {
+        key: value for key, value in ctx.history.get(ctx.previous.label, {}).items()
+        if key[0] in names
+    }
+    for key, value in derived.values.items():
+        merged.setdefault(key, value)
+    return MetricSet(merged)
+
+
+def point_in_time_quarters(rows: Rows, ctx: DerivationContext,
+                           derive: Callable[[Rows], MetricSet],
+                           names: frozenset[str]) -> dict[str, MetricSet]:
+    """A point-in-time family's quarters: ``derive`` over each quarter's latest state.
+
+    ``rows`` lead with :data:`OBSERVATION_COLUMNS`; ``derive`` gets each quarter's
+    latest observation per key (rows whole) and returns that quarter's values; the
+    previous quarter then takes live history first (:func:`history_first`).
+    """
+    observed = latest_observations(rows, ctx.now, ctx.quarters)
+    sets = {quarter.label: derive(quarter_rows.rows)
+            for quarter, quarter_rows in zip(ctx.quarters, observed, strict=True)}
+    sets[ctx.previous.label] = history_first(sets[ctx.previous.label], ctx, names)
+    return sets

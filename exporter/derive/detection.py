@@ -1,8 +1,11 @@
 """Detection coverage and telemetry: ATT&CK coverage of the SIEMs' rules, workloads watched.
 
-Both are states, not event streams: the current quarter's values come from the rows as
-collected now, and an earlier quarter keeps what the exporter stored while it ran in
-it (``history_metrics``), because a SIEM cannot say which rules it ran last quarter.
+Both are states, not event streams: a quarter's values come from each rule's and
+workload's latest observation in it (:func:`~exporter.derive.common.
+latest_observations`; undated rows are the state as of the run). A SIEM cannot say
+which rules it ran last quarter, so the previous quarter takes what the exporter stored
+while running in it first (``history_metrics``), and dated snapshots (``observed_at``)
+of that quarter fill only what that history lacks; with neither it is absent.
 
 Coverage (DESIGN, "Measuring every domain"): the distinct parent techniques of the
 pinned ATT&CK Enterprise version (``exporter/attack.py``) with at least one *enabled*
@@ -30,12 +33,14 @@ from collectors.records_detection import (
 )
 from exporter.attack import AttackMatrix, load_matrix, parent_id
 from exporter.derive.common import (
+    OBSERVATION_COLUMNS,
     DerivationContext,
     DerivationFamily,
     DerivationSettings,
-    MetricKey,
     MetricSet,
     Rows,
+    point_in_time_quarters,
+    without_observation,
 )
 
 COVERAGE = "devsecops_detection_attack_coverage_ratio"
@@ -117,7 +122,7 @@ def uncovered_by_tactic(coverage: Coverage,
 
 def derive_rules(rows: Rows, settings: DerivationSettings,
                  matrix: AttackMatrix | None = None) -> MetricSet:
-    """The current values: coverage ratio, the pinned version, rules by state and kind."""
+    """One state's values: coverage ratio, the pinned version, rules by state and kind."""
     metrics = MetricSet()
     coverage = rule_coverage(rows, settings, matrix)
     if coverage is None:
@@ -152,35 +157,32 @@ def derive_telemetry(rows: Rows) -> MetricSet:
     return metrics
 
 
-def _with_history(current: MetricSet, ctx: DerivationContext,
-                  names: frozenset[str]) -> dict[str, MetricSet]:
-    """The current quarter from rows; the previous one only from stored history."""
-    previous: dict[MetricKey, float] = {
-        key: value for key, value in ctx.history.get(ctx.previous.label, {}).items()
-        if key[0] in names
-    }
-    return {ctx.previous.label: MetricSet(previous), ctx.current.label: current}
-
-
 def _derive_rules(rows: Rows, ctx: DerivationContext) -> dict[str, MetricSet]:
-    return _with_history(derive_rules(rows, ctx.settings), ctx, RULE_METRICS)
+    """Each quarter's coverage and rule counts from its latest rule observations."""
+    return point_in_time_quarters(
+        rows, ctx, lambda latest: derive_rules(without_observation(latest), ctx.settings),
+        RULE_METRICS)
 
 
 def _derive_telemetry(rows: Rows, ctx: DerivationContext) -> dict[str, MetricSet]:
-    return _with_history(derive_telemetry(rows), ctx, TELEMETRY_METRICS)
+    """Each quarter's telemetry coverage; rows are (source, id, observed, telemetry) and
+    the join across sources reads (id, telemetry)."""
+    return point_in_time_quarters(
+        rows, ctx, lambda latest: derive_telemetry((row[1], row[3]) for row in latest),
+        TELEMETRY_METRICS)
 
 
 FAMILY = DerivationFamily(
     name="detection",
     kind=RecordKind.DETECTION_RULE,
-    columns=("enabled", "kind", "techniques"),
+    columns=(*OBSERVATION_COLUMNS, "enabled", "kind", "techniques"),
     derive=_derive_rules,
     history_metrics=RULE_METRICS,
 )
 TELEMETRY_FAMILY = DerivationFamily(
     name="telemetry",
     kind=RecordKind.WORKLOAD,
-    columns=("id", "telemetry"),
+    columns=(*OBSERVATION_COLUMNS, "telemetry"),
     derive=_derive_telemetry,
     history_metrics=TELEMETRY_METRICS,
 )

@@ -5,9 +5,12 @@ family), all declared here and registered together as :data:`FAMILIES`. Definiti
 are DESIGN's "Measuring every domain":
 
 - Coverage shares (MFA, SSO, JIT, standing assignments, workload static credentials)
-  are states: the current quarter's value is derived from the rows, earlier quarters
-  come from the stored history only (a directory cannot be asked what it looked like
-  last quarter).
+  are states: a quarter's value is derived from each account's, application's or
+  assignment's latest observation in it (:func:`~exporter.derive.common.
+  latest_observations`; undated rows are the state as of the run). A directory cannot
+  be asked what it looked like last quarter, so the previous quarter takes what the
+  exporter stored while running in it first, and dated snapshots (``observed_at``) of
+  that quarter fill only what that history lacks; with neither it is absent.
 - Offboardings and access reviews are events with times, so both quarters are
   rebuilt from rows: values that describe "now" are evaluated as of ``now`` for the
   current quarter and as of the previous quarter's end for the previous one.
@@ -27,14 +30,16 @@ from collectors.records_identity import (
     SignOn,
 )
 from exporter.derive.common import (
+    OBSERVATION_COLUMNS,
     DerivationContext,
     DerivationFamily,
     DerivationSettings,
     Mean,
-    MetricKey,
     MetricSet,
     Rows,
+    point_in_time_quarters,
     quarter_bounds,
+    without_observation,
 )
 from exporter.quarters import Quarter
 
@@ -55,7 +60,8 @@ OFFBOARDING_PENDING = "devsecops_identity_offboardings_pending_past_sla"
 REVIEW_LAST = "devsecops_identity_access_review_last_completed_timestamp_seconds"
 REVIEW_AGE = "devsecops_identity_access_review_age_seconds"
 
-# Point-in-time shares: only the current quarter's values are stored as history.
+# Point-in-time shares: only the current quarter's values are stored as history; the
+# previous quarter's come from that history first, else from dated snapshots.
 ACCOUNT_METRICS = frozenset({MFA_COVERAGE, WORKLOAD_STATIC})
 APPLICATION_METRICS = frozenset({SSO_COVERAGE})
 ASSIGNMENT_METRICS = frozenset({JIT_RATIO, STANDING})
@@ -232,35 +238,41 @@ def derive_access_reviews(rows: Rows, now: datetime,
     return sets
 
 
-def _point_in_time(current: MetricSet, names: frozenset[str],
-                   ctx: DerivationContext) -> dict[str, MetricSet]:
-    """The current quarter from rows; the previous one from the stored history only."""
-    previous: dict[MetricKey, float] = {
-        key: value for key, value in ctx.history.get(ctx.previous.label, {}).items()
-        if key[0] in names
-    }
-    return {ctx.previous.label: MetricSet(previous), ctx.current.label: current}
+def _derive_accounts(rows: Rows, ctx: DerivationContext) -> dict[str, MetricSet]:
+    """Each quarter's MFA and workload shares from its latest account observations."""
+    return point_in_time_quarters(
+        rows, ctx, lambda latest: derive_accounts(without_observation(latest), ctx.settings),
+        ACCOUNT_METRICS)
+
+
+def _derive_applications(rows: Rows, ctx: DerivationContext) -> dict[str, MetricSet]:
+    """Each quarter's SSO share from its latest application observations."""
+    return point_in_time_quarters(
+        rows, ctx, lambda latest: derive_applications(without_observation(latest)),
+        APPLICATION_METRICS)
+
+
+def _derive_assignments(rows: Rows, ctx: DerivationContext) -> dict[str, MetricSet]:
+    """Each quarter's JIT share and standing count from its latest assignments."""
+    return point_in_time_quarters(
+        rows, ctx, lambda latest: derive_assignments(without_observation(latest)),
+        ASSIGNMENT_METRICS)
 
 
 FAMILIES: tuple[DerivationFamily, ...] = (
     DerivationFamily(
         name="identity_accounts", kind=RecordKind.IDENTITY_ACCOUNT,
-        columns=("kind", "active", "privileged", "mfa", "static_credential"),
-        derive=lambda rows, ctx: _point_in_time(derive_accounts(rows, ctx.settings),
-                                                ACCOUNT_METRICS, ctx),
-        history_metrics=ACCOUNT_METRICS),
+        columns=(*OBSERVATION_COLUMNS, "kind", "active", "privileged", "mfa",
+                 "static_credential"),
+        derive=_derive_accounts, history_metrics=ACCOUNT_METRICS),
     DerivationFamily(
         name="applications", kind=RecordKind.APPLICATION,
-        columns=("active", "production", "sign_on"),
-        derive=lambda rows, ctx: _point_in_time(derive_applications(rows),
-                                                APPLICATION_METRICS, ctx),
-        history_metrics=APPLICATION_METRICS),
+        columns=(*OBSERVATION_COLUMNS, "active", "production", "sign_on"),
+        derive=_derive_applications, history_metrics=APPLICATION_METRICS),
     DerivationFamily(
         name="privileged_assignments", kind=RecordKind.PRIVILEGED_ASSIGNMENT,
-        columns=("assignment", "break_glass"),
-        derive=lambda rows, ctx: _point_in_time(derive_assignments(rows),
-                                                ASSIGNMENT_METRICS, ctx),
-        history_metrics=ASSIGNMENT_METRICS),
+        columns=(*OBSERVATION_COLUMNS, "assignment", "break_glass"),
+        derive=_derive_assignments, history_metrics=ASSIGNMENT_METRICS),
     DerivationFamily(
         name="offboardings", kind=RecordKind.OFFBOARDING,
         columns=("left_at", "access_removed_at"),

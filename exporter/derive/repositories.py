@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 from collectors.records import RecordKind
 from exporter.derive.common import (
+    OBSERVATION_COLUMNS,
     DerivationContext,
     DerivationFamily,
     DerivationSettings,
     Mean,
-    MetricKey,
     MetricSet,
     Rows,
-    quarter_bounds,
+    latest_observations,
+    point_in_time_quarters,
+    without_observation,
 )
 from exporter.quarters import Quarter
-from exporter.store import CURRENT_OBSERVATION
 
 COVERAGE_SETTINGS = ("sast", "review_gate", "required_review", "secret_scanning",
                      "push_protection", "dependency_alerts", "sbom", "pinned_actions",
@@ -113,36 +113,15 @@ def derive_repository_quarters(rows: Rows, settings: DerivationSettings,
                                ) -> dict[str, MetricSet]:
     """Coverage shares per quarter, from each repository's latest observation in it.
 
-    Rows are ``(source, id, observed, *settings)`` as the store streams them. An
-    undated row (``observed`` is :data:`CURRENT_OBSERVATION`) is the state as of the
-    run and belongs to the current quarter, where it is later than any dated one.
-    Dated rows count in the quarter they were observed in; a quarter without an
-    observation gets no value (an older snapshot is not carried forward), and an
-    observation after ``now`` is not one yet. Each quarter's shares are those of
-    :func:`derive_repositories` over its repositories.
+    Rows are ``(source, id, observed, *settings)`` as the store streams them; which
+    observation counts in which quarter is :func:`latest_observations`' rule (undated
+    = the current state, latest within a quarter, none carried forward, none after
+    ``now``). Each quarter's shares are those of :func:`derive_repositories` over its
+    repositories.
     """
-    cut = now.timestamp()
-    bounds = quarter_bounds(quarters)
-    latest: tuple[dict[tuple[str, str], tuple[float, tuple[Any, ...]]], ...] = ({}, {})
-    for row in rows:
-        observed = row[2]
-        if observed == CURRENT_OBSERVATION:
-            qi, observed = 1, float("inf")
-        elif observed > cut:
-            continue
-        elif bounds[1][0] <= observed < bounds[1][1]:
-            qi = 1
-        elif bounds[0][0] <= observed < bounds[0][1]:
-            qi = 0
-        else:
-            continue
-        key = (row[0], row[1])
-        seen = latest[qi].get(key)
-        if seen is None or observed > seen[0]:
-            latest[qi][key] = (observed, row[3:])
-    return {quarter.label: derive_repositories((values for _, values in latest[qi].values()),
-                                               settings)
-            for qi, quarter in enumerate(quarters)}
+    observed = latest_observations(rows, now, quarters)
+    return {quarter.label: derive_repositories(without_observation(state.rows), settings)
+            for quarter, state in zip(quarters, observed, strict=True)}
 
 
 def _derive(rows: Rows, ctx: DerivationContext) -> dict[str, MetricSet]:
@@ -152,22 +131,16 @@ def _derive(rows: Rows, ctx: DerivationContext) -> dict[str, MetricSet]:
     exporter saw live beats a snapshot file); shares derived from dated snapshots of
     that quarter fill only what the history lacks, and without either it is absent.
     """
-    observed = derive_repository_quarters(rows, ctx.settings, ctx.now, ctx.quarters)
-    previous = ctx.previous.label
-    earlier: dict[MetricKey, float] = {
-        key: value for key, value in ctx.history.get(previous, {}).items()
-        if key[0] in POINT_IN_TIME_METRICS
-    }
-    for key, value in observed[previous].values.items():
-        earlier.setdefault(key, value)
-    observed[previous] = MetricSet(earlier)
-    return observed
+    return point_in_time_quarters(
+        rows, ctx, lambda latest: derive_repositories(without_observation(latest),
+                                                      ctx.settings),
+        POINT_IN_TIME_METRICS)
 
 
 FAMILY = DerivationFamily(
     name="repositories",
     kind=RecordKind.REPOSITORY,
-    columns=("source", "id", "observed", "name", "archived", "fork", "sast_enabled",
+    columns=(*OBSERVATION_COLUMNS, "name", "archived", "fork", "sast_enabled",
              "review_gate_tier", "secret_scanning", "push_protection", "dependency_alerts",
              "required_review", "sbom", "pinned_actions", "egress_control",
              "scorecard_score"),

@@ -421,3 +421,27 @@ def test_docker_image_builds_and_serves(tmp_path: Path) -> None:
     user = subprocess.run([docker, "run", "--rm", "--entrypoint", "id", tag, "-u"],
                           capture_output=True, text=True, timeout=120)
     assert user.stdout.strip() == "10001"
+
+
+def test_the_wheel_carries_every_data_file_the_package_reads(tmp_path: Path) -> None:
+    """A pip install (the container image does one) must ship the bundled data too:
+    the rules, the ATT&CK matrix, anything under exporter/ or collectors/ that is not
+    Python. Built from a copy of the tracked files, as a fresh clone would be."""
+    import zipfile
+
+    tracked = subprocess.run(["git", "ls-files", "exporter", "collectors"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    data = {path for path in tracked if not path.endswith(".py")}
+    assert "exporter/data/attack-enterprise-18.1.json.gz" in data  # the check checks
+    source = tmp_path / "src"
+    for path in [*tracked, "pyproject.toml", "README.md", "LICENSE"]:
+        if (ROOT / path).exists():
+            (source / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / path, source / path)
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                           "--disable-pip-version-check", "-w", str(tmp_path / "dist"),
+                           str(source)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    assert data <= shipped, f"not in the wheel: {sorted(data - shipped)}"

@@ -115,7 +115,7 @@ def main() -> int:
     store_seconds = time.perf_counter() - started
     started = time.perf_counter()
     sla = {"critical": 7, "high": 30, "medium": 90, "low": 120}
-    derived = derive_all(rows={f.kind: store.iter_rows(f.kind, f.columns) for f in FAMILIES},
+    derived = derive_all(rows={f.name: store.iter_rows(f.kind, f.columns) for f in FAMILIES},
                          settings=DerivationSettings(sla_days=sla), now=NOW)
     derive_seconds = time.perf_counter() - started
     current = derived.by_quarter[derived.current.label]

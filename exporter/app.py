@@ -106,11 +106,12 @@ def derive_from(store: Store, settings: DerivationSettings, now: datetime,
     """Stream the stored records of ``collectors`` (all when ``None``) through derivation.
 
     Each family gets only the columns it declares, of its own kind, streamed in one
-    pass. Records of collectors the config no longer names stay in the store until
-    ``store prune`` but are not published.
+    pass (two families of one kind read it twice, each its own columns). Records of
+    collectors the config no longer names stay in the store until ``store prune`` but
+    are not published.
     """
     return derive_all(
-        rows={family.kind: store.iter_rows(family.kind, family.columns, collectors)
+        rows={family.name: store.iter_rows(family.kind, family.columns, collectors)
               for family in FAMILIES},
         settings=settings, now=now, history=history,
     )

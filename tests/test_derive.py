@@ -423,3 +423,23 @@ def test_incidents_detected_within_bounds_over_those_with_a_known_start() -> Non
     assert q3.get("devsecops_incidents_detected_within_ratio", within="1h") == 0.0
     empty = derive_records(incidents=[incident("2026-11-01T00:00")])
     assert empty.by_quarter[Q4].series("devsecops_incidents_detected_within_ratio") == {}
+
+
+def test_two_families_of_one_kind_each_get_their_own_stream() -> None:
+    """Internal reports read findings too, with other columns: rows go per family, so
+    the findings family's rows never reach it (and its own do)."""
+    from exporter.derive import derive_all
+
+    opened = NOW.timestamp() - 86400 * 10
+    findings_rows = [(0, 1, opened, opened + 86400 * 5, None)]
+    internal_rows = [(opened, "internal_report"), (opened, "ticket")]
+    derived = derive_all(rows={"findings": findings_rows, "internal_reports": internal_rows},
+                         settings=SETTINGS, now=NOW)
+    current = derived.by_quarter[Q4]
+    assert current.get("vulnerability_mttr_days", severity="critical") == 5.0
+    assert current.get("devsecops_internal_vulnerability_reports") == 1.0
+    # the findings family's stream alone: no internal report is known, so none published
+    alone = derive_all(rows={"findings": findings_rows}, settings=SETTINGS, now=NOW)
+    assert alone.by_quarter[Q4].get("devsecops_internal_vulnerability_reports") is None
+    with pytest.raises(TypeError, match="no family"):
+        derive_all(rows={"no_such_family": []}, settings=SETTINGS, now=NOW)

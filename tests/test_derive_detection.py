@@ -57,7 +57,7 @@ def stored(*records) -> Store:
 
 
 def derive_stored(store: Store, settings=SETTINGS, history=None):
-    return derive_all(rows={f.kind: store.iter_rows(f.kind, f.columns) for f in FAMILIES},
+    return derive_all(rows={f.name: store.iter_rows(f.kind, f.columns) for f in FAMILIES},
                       settings=settings, now=NOW, history=history)
 
 

@@ -396,7 +396,7 @@ def test_metrics_derive_from_rows_streamed_by_a_real_store(tmp_path: Path) -> No
         RecordKind.ACCESS_REVIEW: [review(1, ReviewScope.ALL, LEFT)],
     })
     store.apply("c", result, NOW)
-    rows = {f.kind: list(store.iter_rows(f.kind, f.columns)) for f in FAMILIES}
+    rows = {f.name: list(store.iter_rows(f.kind, f.columns)) for f in FAMILIES}
     derived = derive_all(rows=rows, settings=SETTINGS, now=NOW)
     current = derived.by_quarter["2026-Q4"]
     store.close()

@@ -39,7 +39,7 @@ def derive(records: list[object], *, now=NOW, history=None):
     store.apply("test", CollectionResult(
         artifacts=[r for r in records if isinstance(r, Artifact)],
         training_records=[r for r in records if isinstance(r, TrainingRecord)]), now)
-    rows = {family.kind: store.iter_rows(family.kind, family.columns)
+    rows = {family.name: store.iter_rows(family.kind, family.columns)
             for family in FAMILIES if family.kind in (RecordKind.ARTIFACT,
                                                       RecordKind.TRAINING_RECORD)}
     return derive_all(rows=rows, settings=SETTINGS, now=now, history=history)

@@ -43,10 +43,20 @@ FAMILIES: tuple[DerivationFamily, ...] = (
     *detection.FAMILIES,  # detection rules and workload telemetry
     supply_chain.FAMILY,  # artifacts: attestations, SLSA build levels, SBOMs
     training.FAMILY,  # security culture: training completion
+    training.INTERNAL_REPORTS_FAMILY,  # internal vulnerability reports (findings)
     *identity.FAMILIES,  # accounts, applications, privileged access, offboarding, reviews
     posture.FAMILY,  # cloud posture results
     scans.FAMILY,  # scanner reports: scanned targets, DAST coverage
 )
+
+FAMILY_NAMES: frozenset[str] = frozenset(f.name for f in FAMILIES)
+if len(FAMILY_NAMES) != len(FAMILIES):
+    raise RuntimeError("two derivation families share a name")
+# A kind's first family: where rows keyed by a RecordKind go. Another family of the same
+# kind (internal reports read findings) streams its own columns under its own name.
+PRIMARY_FAMILY: dict[RecordKind, DerivationFamily] = {}
+for _family in FAMILIES:
+    PRIMARY_FAMILY.setdefault(_family.kind, _family)
 
 # Point-in-time metrics of every family: only the current quarter's values are stored
 # as history, and earlier quarters come from that history first.
@@ -74,29 +84,38 @@ def derive_all(
 ) -> Derived:
     """Derive every family's metrics for the current and previous quarter as of ``now``.
 
-    ``rows`` maps a record kind to its streamed rows, each in the column order its
-    family declares; the ``findings=`` ... ``siem_alerts=`` keywords are the same for
-    the four original kinds. A family whose kind has no rows derives from none. Each
+    ``rows`` maps a family's name to its streamed rows, each in the column order the
+    family declares (one stream per family, so two families of one kind each get their
+    own columns); a :class:`RecordKind` key stands for that kind's first family, and
+    the ``findings=`` ... ``siem_alerts=`` keywords are the same for the four original
+    kinds. A family whose kind has no rows derives from none. Each
     family's rows are consumed once, in turn, so memory stays that of one row at a time
     plus each family's aggregates. ``history`` holds stored values of point-in-time
     metrics by quarter label, what the exporter saved while running in that quarter.
     """
-    by_kind: dict[RecordKind, Iterable[tuple[Any, ...]]] = dict(rows or {})
+    by_family: dict[str, Iterable[tuple[Any, ...]]] = {}
+    for key, given in (rows or {}).items():
+        name = PRIMARY_FAMILY[key].name if isinstance(key, RecordKind) else key
+        if name not in FAMILY_NAMES:
+            raise TypeError(f"derive_all got rows for {name!r}, which is no family")
+        if name in by_family:
+            raise TypeError(f"derive_all got rows for family {name} twice")
+        by_family[name] = given
     for keyword, given in (("findings", findings), ("repositories", repositories),
                            ("incidents", incidents), ("siem_alerts", siem_alerts)):
         if given is None:
             continue
-        kind = _KEYWORD_KINDS[keyword]
-        if kind in by_kind:
-            raise TypeError(f"derive_all got {kind.value} rows twice: in rows and {keyword}=")
-        by_kind[kind] = given
+        name = PRIMARY_FAMILY[_KEYWORD_KINDS[keyword]].name
+        if name in by_family:
+            raise TypeError(f"derive_all got {keyword} rows twice: in rows and {keyword}=")
+        by_family[name] = given
     current = quarter_of(now, settings.fiscal_start_month)
     previous = previous_quarter(current, settings.fiscal_start_month)
     ctx = DerivationContext(settings=settings, now=now, quarters=(previous, current),
                             history=history or {})
     sets = {q.label: MetricSet() for q in ctx.quarters}
     for family in FAMILIES:
-        for label, metrics in family.derive(by_kind.get(family.kind, ()), ctx).items():
+        for label, metrics in family.derive(by_family.get(family.name, ()), ctx).items():
             sets[label].values.update(metrics.values)
     return Derived(now=now, current=current, previous=previous, by_quarter=sets)
 

@@ -118,10 +118,8 @@ FAMILY = DerivationFamily(
     history_metrics=POINT_IN_TIME_METRICS,
 )
 
-# Internal reports read findings, a kind the findings family already streams. The
-# registry streams one column set per kind, so this family can be registered only once
-# the registry streams rows per family (see the issue 17 notes); until then it is
-# declared and tested, not run.
+# Internal reports read findings, a kind the findings family streams too: the registry
+# streams rows per family, so this one gets its own two columns.
 INTERNAL_REPORTS_FAMILY = DerivationFamily(
     name="internal_reports",
     kind=RecordKind.FINDING,

@@ -514,12 +514,12 @@ def test_through_the_store_to_the_dast_share(tmp_path: Path) -> None:
     settings = DerivationSettings(
         sla_days={"critical": 7, "high": 30, "medium": 90, "low": 180},
         dast_targets=("https://staging.acme.example", "https://shop.acme.example"))
-    derived = derive_all(rows={f.kind: store.iter_rows(f.kind, f.columns) for f in FAMILIES},
+    derived = derive_all(rows={f.name: store.iter_rows(f.kind, f.columns) for f in FAMILIES},
                          settings=settings, now=NOW)
     current = derived.by_quarter["2026-Q4"]
     # ZAP scanned staging on 2026-11-02: older than 7 days on 2026-11-23.
     assert current.get("devsecops_repository_coverage_ratio", setting="dast") == 0.0
-    fresh = derive_all(rows={f.kind: store.iter_rows(f.kind, f.columns) for f in FAMILIES},
+    fresh = derive_all(rows={f.name: store.iter_rows(f.kind, f.columns) for f in FAMILIES},
                        settings=settings, now=at("2026-11-05T00:00:00Z"))
     assert fresh.by_quarter["2026-Q4"].get("devsecops_repository_coverage_ratio",
                                            setting="dast") == 0.5

@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {name: "test-secret-value" for name in (
     "GITHUB_TOKEN", "JIRA_API_TOKEN", "JIRA_PAT", "SENTINEL_CLIENT_SECRET", "SPLUNK_TOKEN",
     "SPLUNK_PASSWORD", "ELASTIC_API_KEY", "ELASTIC_PASSWORD", "PAGERDUTY_API_KEY",
-    "ENTRA_CLIENT_SECRET", "OKTA_API_TOKEN")}
+    "ENTRA_CLIENT_SECRET", "OKTA_API_TOKEN", "DEFECTDOJO_API_KEY", "MDE_CLIENT_SECRET",
+    "FLEET_API_KEY")}
 
 
 def commented_blocks(text: str) -> list[str]:
@@ -34,7 +35,8 @@ def test_example_has_a_block_per_real_source() -> None:
     text = (REPO / "config.example.yaml").read_text()
     types = {re.search(r"type: (\w+)", b).group(1) for b in commented_blocks(text)}
     assert types == {"github", "jira", "sentinel", "splunk", "elastic", "pagerduty", "entra",
-                     "okta", "prowler"}
+                     "okta", "prowler", "securityhub", "defectdojo", "defender_endpoint",
+                     "elastic_fleet"}
 
 
 def test_uncommented_blocks_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

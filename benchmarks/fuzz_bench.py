@@ -1,11 +1,12 @@
-"""Run the fuzz properties of tests/test_fuzz_parsers.py at length and count what happened.
+"""Run the fuzz properties (tests/fuzz/, tests/test_fuzz_parsers.py) at length; count outcomes.
 
     python3 benchmarks/fuzz_bench.py                  # 2,000 examples per parser and loader
     python3 benchmarks/fuzz_bench.py --examples 500 --targets 'jira-*' --seed 7
     python3 benchmarks/fuzz_bench.py --list
 
-A *parser* is one API collector (github, jira, sentinel, splunk, elastic, pagerduty) or
-one loader (config, maturity-rules, maturity-assessments, file-collector). A collector's
+A *parser* is one API collector (github, jira, sentinel, splunk, elastic, pagerduty,
+entra, okta) or one loader (config, maturity-rules, maturity-assessments,
+file-collector, prowler, reports). A collector's
 examples are split evenly over its *targets*: each fake deployment it is run against
 (jira cloud and datacenter, splunk export and job, ...) times the three input shapes
 (arbitrary JSON body, one bad value, truncated body). Every target runs with the "long"
@@ -39,7 +40,7 @@ os.environ.setdefault("FUZZ_PROFILE", "long")
 from hypothesis import Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tests import test_fuzz_parsers as fuzz  # noqa: E402
+from tests.fuzz import core, registry  # noqa: E402
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Report:
 
 def signature(exc: BaseException) -> str:
     """Crash: its type and innermost frame in this repository; violation: its message."""
-    if isinstance(exc, fuzz.PropertyViolation):
+    if isinstance(exc, core.PropertyViolation):
         text = str(exc).splitlines()[0]
         text = re.sub(r"\(.*?\)|\[.*?\]|'[^']*'|\d+", "_", text)
         return f"violation: {text[:110]}"
@@ -74,11 +75,11 @@ def signature(exc: BaseException) -> str:
     return f"crash: {type(exc).__name__} at {where}"
 
 
-def run_target(target: fuzz.Target, examples: int, seed_value: int) -> Report:
+def run_target(target: registry.Target, examples: int, seed_value: int) -> Report:
     report = Report(target.name, examples)
     strategy = target.strategy()
 
-    @settings(parent=fuzz.PROFILE, max_examples=examples, phases=[Phase.generate],
+    @settings(parent=core.PROFILE, max_examples=examples, phases=[Phase.generate],
               database=None)
     @seed(seed_value)
     @given(data=st.data())
@@ -88,7 +89,7 @@ def run_target(target: fuzz.Target, examples: int, seed_value: int) -> Report:
         started = time.perf_counter()
         try:
             report.outcomes[target.check(example)] += 1
-        except (Exception, fuzz.ExampleTimeout) as exc:
+        except (Exception, core.ExampleTimeout) as exc:
             key = signature(exc)
             report.failures[key] += 1
             report.outcomes["FAILED"] += 1
@@ -113,21 +114,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
     args = parser.parse_args(argv)
     patterns = args.targets.split(",")
-    names = [n for n in fuzz.TARGETS if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    names = [n for n in registry.TARGETS if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if args.list:
         print("\n".join(names))
         return 0
     if not names:
         print(f"no target matches {args.targets!r}; see --list", file=sys.stderr)
         return 2
-    parsers = Counter(fuzz.TARGETS[n].parser for n in fuzz.TARGETS)
-    share = {n: -(-args.examples // parsers[fuzz.TARGETS[n].parser]) for n in names}
+    parsers = Counter(registry.TARGETS[n].parser for n in registry.TARGETS)
+    share = {n: -(-args.examples // parsers[registry.TARGETS[n].parser]) for n in names}
     print(f"fuzz_bench: {len(names)} targets, {args.examples} examples per parser, seed "
-          f"{args.seed}, per-example limit {fuzz.EXAMPLE_SECONDS:.0f}s")
+          f"{args.seed}, per-example limit {core.EXAMPLE_SECONDS:.0f}s")
     started = time.perf_counter()
     reports = []
     for name in names:
-        report = run_target(fuzz.TARGETS[name], share[name], args.seed)
+        report = run_target(registry.TARGETS[name], share[name], args.seed)
         reports.append(report)
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items()))
         mean = report.seconds / report.run * 1000 if report.run else 0.0
@@ -140,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(r.run for r in reports)
     failed = [r.name for r in reports if not r.ok]
     print("\nper parser: examples run, outcomes")
-    for parser in dict.fromkeys(fuzz.TARGETS[r.name].parser for r in reports):
-        mine = [r for r in reports if fuzz.TARGETS[r.name].parser == parser]
+    for parser in dict.fromkeys(registry.TARGETS[r.name].parser for r in reports):
+        mine = [r for r in reports if registry.TARGETS[r.name].parser == parser]
         outcomes: Counter[str] = Counter()
         for r in mine:
             outcomes.update(r.outcomes)

@@ -196,7 +196,8 @@ def map_rule(rule: Any, source: str, errors: Counter[ErrorKind]) -> DetectionRul
         errors[ErrorKind.MALFORMED_RECORD] += 1
         return None
     rule_id, enabled, kind = rule.get("id"), rule.get("enabled"), rule.get("type")
-    if not isinstance(rule_id, str) or not rule_id or not isinstance(enabled, bool):
+    if not isinstance(rule_id, str) or not rule_id or not isinstance(enabled, bool) \
+            or not isinstance(kind, str | None):  # an object type: not hashable, no kind
         errors[ErrorKind.MALFORMED_RECORD] += 1
         return None
     if kind not in RULE_TYPE_MAP:
@@ -210,20 +211,31 @@ def map_rule(rule: Any, source: str, errors: Counter[ErrorKind]) -> DetectionRul
     for entry in threat:
         if not isinstance(entry, Mapping) or entry.get("framework") != ATTACK_FRAMEWORK:
             continue
-        for technique in entry.get("technique") or []:
+        listed = entry.get("technique") or []
+        if not isinstance(listed, list):  # a number or an object: a bad value of this rule
+            errors[ErrorKind.MALFORMED_RECORD] += 1
+            return None
+        for technique in listed:
             if not isinstance(technique, Mapping):
                 continue
+            subs = technique.get("subtechnique") or []
+            if not isinstance(subs, list):
+                errors[ErrorKind.MALFORMED_RECORD] += 1
+                return None
             ids = [technique.get("id")]
-            ids += [sub.get("id") for sub in technique.get("subtechnique") or []
-                    if isinstance(sub, Mapping)]
+            ids += [sub.get("id") for sub in subs if isinstance(sub, Mapping)]
             for value in ids:
                 normal = normalize_technique(value) if isinstance(value, str) else None
                 if normal is None:
                     errors[ErrorKind.UNMAPPED_VALUE] += 1
                 else:
                     techniques.add(normal)
-    return DetectionRule(id=rule_id, source=source, enabled=enabled,
-                         kind=RULE_TYPE_MAP[kind], techniques=tuple(sorted(techniques)))
+    try:
+        return DetectionRule(id=rule_id, source=source, enabled=enabled,
+                             kind=RULE_TYPE_MAP[kind], techniques=tuple(sorted(techniques)))
+    except ValueError:  # the record's validation (an id that is not valid Unicode text)
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
 
 
 def _iso(value: datetime) -> str:
@@ -302,7 +314,9 @@ class AlertMapper:
                 alert_id, what, value,
             )
 
-    def map(self, hit: Mapping[str, Any]) -> SiemAlert:
+    def map(self, hit: Any) -> SiemAlert:
+        if not isinstance(hit, Mapping):
+            raise SkipRecord(ErrorKind.MALFORMED_RECORD, "hit is not an object")
         source = hit.get("_source")
         if not isinstance(source, Mapping):
             raise SkipRecord(ErrorKind.MALFORMED_RECORD, "hit has no _source object")
@@ -312,11 +326,16 @@ class AlertMapper:
         try:
             created = _time(_field(source, F_TIMESTAMP))
             updated = _time(_field(source, F_STATUS_UPDATED))
-        except (ValueError, TypeError, OverflowError) as exc:
+        except (ValueError, TypeError, OverflowError, OSError) as exc:  # OSError: -7e16 ms
             raise SkipRecord(ErrorKind.MALFORMED_RECORD, f"alert {alert_id}: {exc}") from None
         if created is None:
             raise SkipRecord(ErrorKind.MALFORMED_RECORD, f"alert {alert_id}: no @timestamp")
         raw_status = _scalar(_field(source, F_STATUS))
+        raw_reason = _scalar(_field(source, F_REASON))
+        if not all(isinstance(v, str | None) for v in (raw_status, raw_reason)):
+            # An object or a multi-value list would reach the dict lookups below.
+            raise SkipRecord(ErrorKind.MALFORMED_RECORD,
+                             f"alert {alert_id}: workflow status or reason is not text")
         # The field is absent on alerts nobody has touched: they are open.
         status = _STATUS_ALIASES.get(raw_status, raw_status) if raw_status else "open"
         if status not in _KNOWN_STATUSES:
@@ -347,7 +366,7 @@ class AlertMapper:
                 if triaged_at is not None:
                     self.first_change[alert_id] = _iso(triaged_at)
             else:
-                reason = _scalar(_field(source, F_REASON))
+                reason = raw_reason
                 if reason is None or reason == "":
                     disposition = self.settings.closed_without_reason
                 elif reason in self.settings.reason_map:
@@ -379,8 +398,14 @@ class Pass:
     created_after: datetime | None = None  # extra bound on @timestamp
 
 
-def _hits_of(body: Any, what: str) -> tuple[list[Mapping[str, Any]], int | None]:
-    """Validate a search response; return its hits and total (when tracked)."""
+def _hits_of(body: Any, what: str) -> tuple[list[Any], int | None]:
+    """Validate a search response; return its hits and total (when tracked).
+
+    Every hit, objects or not: whether a page is full is decided by the count the
+    server sent (filtering first would make a full page look like the last one and
+    lose the later pages from a result marked complete), and the mapper counts a hit
+    that is no object as a skipped record.
+    """
     if not isinstance(body, Mapping):
         raise CollectorError(ErrorKind.MALFORMED_RESPONSE, f"{what}: not a JSON object")
     if body.get("timed_out") is True:
@@ -398,7 +423,7 @@ def _hits_of(body: Any, what: str) -> tuple[list[Mapping[str, Any]], int | None]
         total = total.get("value") if total.get("relation", "eq") == "eq" else None
     if not isinstance(total, int) or isinstance(total, bool):
         total = None
-    return [h for h in hits["hits"] if isinstance(h, Mapping)], total
+    return hits["hits"], total
 
 
 class ElasticCollector(Collector):
@@ -493,7 +518,7 @@ class ElasticCollector(Collector):
     # -- Elasticsearch: point in time + search_after ------------------------------
 
     async def _es_hits(self, client: ApiClient, passes: list[Pass]
-                       ) -> AsyncIterator[Mapping[str, Any]]:
+                       ) -> AsyncIterator[Any]:
         keep_alive = f"{max(1, int(self.settings.pit_keep_alive.total_seconds()))}s"
         index = quote(self.settings.alerts_index, safe=",*-_.")
         body, _ = await client.post_json(f"/{index}/_pit", None, params={"keep_alive": keep_alive})
@@ -523,7 +548,8 @@ class ElasticCollector(Collector):
                         yield hit
                     if len(hits) < self.settings.page_size:
                         break
-                    last_sort = hits[-1].get("sort")
+                    last_sort = hits[-1].get("sort") if isinstance(hits[-1], Mapping) \
+                        else None
                     if not isinstance(last_sort, list) or not last_sort:
                         raise CollectorError(
                             ErrorKind.MALFORMED_RESPONSE, "POST /_search: hit without sort values"
@@ -539,7 +565,7 @@ class ElasticCollector(Collector):
     # -- Kibana: time slices --------------------------------------------------------
 
     async def _kibana_hits(self, client: ApiClient, passes: list[Pass]
-                           ) -> AsyncIterator[Mapping[str, Any]]:
+                           ) -> AsyncIterator[Any]:
         path = self._kibana_path()
         size = self.settings.page_size
         for one in passes:
@@ -636,8 +662,9 @@ class ElasticCollector(Collector):
                     except SkipRecord as exc:
                         if exc.kind is ErrorKind.MALFORMED_RECORD:
                             mapper.errors[exc.kind] += 1
-                            ctx.logger.warning("skipping hit #%d (_id %s): %s",
-                                               position, hit.get("_id"), exc)
+                            ctx.logger.warning("skipping hit #%d (_id %s): %s", position,
+                                               hit.get("_id") if isinstance(hit, Mapping)
+                                               else None, exc)
                         continue
                     alerts[record.id] = record  # passes overlap: last copy wins
         first_change = {

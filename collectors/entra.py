@@ -52,7 +52,13 @@ from collectors.base import (
     CollectorError,
     ErrorKind,
 )
-from collectors.http import ApiClient, HttpSettings, decode_json, parse_timestamp
+from collectors.http import (
+    ApiClient,
+    HttpSettings,
+    decode_json,
+    parse_timestamp,
+    path_segment,
+)
 from collectors.records import RecordKind
 from collectors.records_identity import (
     AccessReview,
@@ -239,8 +245,13 @@ class EntraCollector(Collector):
         raise AssertionError("unreachable")
 
     async def _pages(self, client: ApiClient, path: str, part: str,
-                     params: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Yield every item of a Graph collection along ``@odata.nextLink``."""
+                     params: dict[str, Any] | None, errors: Counter[ErrorKind]
+                     ) -> AsyncIterator[dict[str, Any]]:
+        """Yield every item of a Graph collection along ``@odata.nextLink``.
+
+        An item that is not an object is skipped and counted in ``errors`` (dropped
+        silently, a record would be lost uncounted).
+        """
         url, query = path, params
         host = httpx.URL(self.config.graph_endpoint).host
         seen: set[str] = set()
@@ -252,6 +263,8 @@ class EntraCollector(Collector):
             for item in body["value"]:
                 if isinstance(item, dict):
                     yield item
+                else:
+                    errors[ErrorKind.MALFORMED_RECORD] += 1
             link = body.get("@odata.nextLink")
             if not link:
                 return
@@ -266,8 +279,9 @@ class EntraCollector(Collector):
             url, query = link, None
 
     async def _listing(self, client: ApiClient, path: str, part: str,
-                       params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        return [item async for item in self._pages(client, path, part, params)]
+                       params: dict[str, Any] | None, errors: Counter[ErrorKind]
+                       ) -> list[dict[str, Any]]:
+        return [item async for item in self._pages(client, path, part, params, errors)]
 
     def _unavailable(self, ctx: CollectContext, errors: Counter[ErrorKind],
                      exc: PartUnavailable) -> None:
@@ -323,12 +337,12 @@ class EntraCollector(Collector):
         async with self._client(s.graph_endpoint) as graph:
             users = await self._listing(graph, f"{v}/users", "users", {
                 "$select": "id,accountEnabled,userType,employeeLeaveDateTime",
-                "$top": s.page_size})
-            mfa = await self._optional(ctx, errors, self._mfa(graph))
+                "$top": s.page_size}, errors)
+            mfa = await self._optional(ctx, errors, self._mfa(graph, errors))
             roles = await self._optional(ctx, errors, self._roles(graph, ctx, errors))
-            reviews = await self._optional(ctx, errors, self._reviews(graph))
+            reviews = await self._optional(ctx, errors, self._reviews(graph, errors))
             workloads = await self._optional(ctx, errors, self._workloads(graph, ctx, errors))
-            removals = await self._optional(ctx, errors, self._removals(graph, since))
+            removals = await self._optional(ctx, errors, self._removals(graph, since, errors))
 
         privileged_principals: set[str] | None = None
         if roles is not None:
@@ -367,12 +381,12 @@ class EntraCollector(Collector):
             self._unavailable(ctx, errors, exc)
             return None
 
-    async def _mfa(self, graph: ApiClient) -> dict[str, bool]:
+    async def _mfa(self, graph: ApiClient, errors: Counter[ErrorKind]) -> dict[str, bool]:
         """``isMfaCapable`` by user id, from the registration report (one listing)."""
         out: dict[str, bool] = {}
         async for item in self._pages(
                 graph, "/v1.0/reports/authenticationMethods/userRegistrationDetails", "mfa",
-                {"$select": "id,isMfaCapable", "$top": self.config.page_size}):
+                {"$select": "id,isMfaCapable", "$top": self.config.page_size}, errors):
             capable = item.get("isMfaCapable")
             if isinstance(item.get("id"), str) and isinstance(capable, bool):
                 out[item["id"]] = capable
@@ -387,6 +401,8 @@ class EntraCollector(Collector):
             if not isinstance(role_id, str) or not isinstance(name, str):
                 continue
             template = role.get("templateId") or role_id
+            if not isinstance(template, str):  # a list would reach the frozenset lookup
+                template = role_id
             if wanted is not None:
                 privileged = name in wanted or template in wanted
             elif isinstance(role.get("isPrivileged"), bool):
@@ -401,67 +417,102 @@ class EntraCollector(Collector):
                      ) -> tuple[list[PrivilegedAssignment], set[str]]:
         """Privileged assignments (PIM schedules, else plain assignments) and principals."""
         base = "/v1.0/roleManagement/directory"
-        definitions = await self._listing(graph, f"{base}/roleDefinitions", "roles")
+        definitions = await self._listing(graph, f"{base}/roleDefinitions", "roles", None,
+                                          errors)
         privileged = self._privileged_roles(definitions)
         select = "id,principalId,roleDefinitionId,directoryScopeId,memberType,assignmentType"
         sources: list[tuple[AssignmentType, list[dict[str, Any]]]]
         try:
             active = await self._listing(graph, f"{base}/roleAssignmentSchedules", "roles",
-                                         {"$select": select})
+                                         {"$select": select}, errors)
             eligible = await self._listing(graph, f"{base}/roleEligibilitySchedules", "roles",
-                                           {"$select": select.removesuffix(",assignmentType")})
+                                           {"$select": select.removesuffix(",assignmentType")},
+                                           errors)
             sources = [(AssignmentType.PERMANENT, active), (AssignmentType.ELIGIBLE, eligible)]
         except PartUnavailable as exc:
             # No PIM (Entra ID P2): every assignment is standing, which is a fact.
             self._unavailable(ctx, errors, PartUnavailable("pim", exc.status, exc.code))
             plain = await self._listing(graph, f"{base}/roleAssignments", "roles",
-                                        {"$select": "id,principalId,roleDefinitionId"})
+                                        {"$select": "id,principalId,roleDefinitionId"},
+                                        errors)
             sources = [(AssignmentType.PERMANENT, plain)]
         break_glass = set(self.config.break_glass)
         out: list[PrivilegedAssignment] = []
         principals: set[str] = set()
         for kind, items in sources:
             for item in items:
-                role = privileged.get(str(item.get("roleDefinitionId")))
+                principal, item_id = item.get("principalId"), item.get("id")
+                role_id = item.get("roleDefinitionId")
+                if not all(isinstance(v, str) for v in (principal, item_id, role_id)):
+                    # Checked before the role: without its role an assignment would look
+                    # unprivileged and vanish uncounted.
+                    errors[ErrorKind.MALFORMED_RECORD] += 1
+                    continue
+                role = privileged.get(role_id)
                 if role is None:
                     continue
                 if item.get("assignmentType") == "Activated":
                     continue  # a JIT activation of an eligibility counted as eligible
-                principal, item_id = item.get("principalId"), item.get("id")
-                if not isinstance(principal, str) or not isinstance(item_id, str):
+                try:
+                    assignment = PrivilegedAssignment(
+                        id=f"{kind.value}:{item_id}", source=self.name,
+                        principal=self.key(principal), role=role, assignment=kind,
+                        break_glass=principal in break_glass)
+                except ValueError:  # the record's validation: empty or unstorable text
                     errors[ErrorKind.MALFORMED_RECORD] += 1
                     continue
                 principals.add(principal)
-                out.append(PrivilegedAssignment(
-                    id=f"{kind.value}:{item_id}", source=self.name,
-                    principal=self.key(principal), role=role, assignment=kind,
-                    break_glass=principal in break_glass))
+                out.append(assignment)
         return out, principals
 
-    async def _reviews(self, graph: ApiClient) -> list[AccessReview]:
-        """Completed access review instances, privileged when the scope is a directory role."""
+    async def _reviews(self, graph: ApiClient, errors: Counter[ErrorKind]
+                       ) -> list[AccessReview]:
+        """Completed access review instances, privileged when the scope is a directory role.
+
+        A definition without an id, or a completed instance without its id or end time,
+        is skipped and counted (its reviews would otherwise be lost uncounted).
+        """
         base = "/v1.0/identityGovernance/accessReviews/definitions"
         out = []
-        for definition in await self._listing(graph, base, "access_reviews"):
+        for definition in await self._listing(graph, base, "access_reviews", None, errors):
             def_id = definition.get("id")
-            if not isinstance(def_id, str):
+            segment = path_segment(def_id) if isinstance(def_id, str) else None
+            if not segment:  # no id, or one no URL can carry
+                errors[ErrorKind.MALFORMED_RECORD] += 1
                 continue
             scope_text = str(definition.get("scope") or "") + str(
                 definition.get("instanceEnumerationScope") or "")
             scope = (ReviewScope.PRIVILEGED if "roleManagement" in scope_text
                      or "roleAssignmentScheduleInstances" in scope_text else ReviewScope.ALL)
-            async for instance in self._pages(graph, f"{base}/{def_id}/instances",
-                                              "access_reviews"):
-                if instance.get("status") not in ("Completed", "Applied", "AutoReviewed"):
+            try:
+                listed = await self._listing(graph, f"{base}/{segment}/instances",
+                                             "access_reviews", None, errors)
+            except CollectorError as exc:
+                if exc.kind is not ErrorKind.NOT_FOUND:
+                    raise
+                # Deleted between the listing and this request (or an id Graph does not
+                # know): this definition's reviews are skipped and counted, not the run.
+                errors[ErrorKind.NOT_FOUND] += 1
+                continue
+            for instance in listed:
+                status = instance.get("status")
+                if not isinstance(status, str):  # no status at all: a bad instance
+                    errors[ErrorKind.MALFORMED_RECORD] += 1
                     continue
+                if status not in ("Completed", "Applied", "AutoReviewed"):
+                    continue  # not finished (yet)
                 completed = _ts(instance.get("endDateTime"))
                 started = _ts(instance.get("startDateTime"))
                 if completed is None or not isinstance(instance.get("id"), str):
+                    errors[ErrorKind.MALFORMED_RECORD] += 1
                     continue
                 if started is not None and started > completed:
                     started = None
-                out.append(AccessReview(id=instance["id"], source=self.name, scope=scope,
-                                        completed_at=completed, started_at=started))
+                try:
+                    out.append(AccessReview(id=instance["id"], source=self.name, scope=scope,
+                                            completed_at=completed, started_at=started))
+                except ValueError:  # the record's validation: an empty or unstorable id
+                    errors[ErrorKind.MALFORMED_RECORD] += 1
         return out
 
     async def _workloads(self, graph: ApiClient, ctx: CollectContext,
@@ -470,19 +521,23 @@ class EntraCollector(Collector):
         """Workload identities (app registrations, managed identities) and enterprise apps."""
         s = self.config
         apps = await self._listing(graph, "/v1.0/applications", "workloads", {
-            "$select": "id,appId,passwordCredentials,keyCredentials", "$top": s.page_size})
+            "$select": "id,appId,passwordCredentials,keyCredentials", "$top": s.page_size},
+            errors)
         principals = await self._listing(graph, "/v1.0/servicePrincipals", "workloads", {
             "$select": "id,appId,accountEnabled,servicePrincipalType,appOwnerOrganizationId,"
-                       "preferredSingleSignOnMode,tags,displayName", "$top": s.page_size})
+                       "preferredSingleSignOnMode,tags,displayName", "$top": s.page_size},
+            errors)
         pattern = re.compile(s.production_pattern) if s.production_pattern else None
-        by_app_id = {p.get("appId"): p for p in principals}
+        # Text app ids only: a list or object is no key (and matches no application).
+        by_app_id = {p["appId"]: p for p in principals if isinstance(p.get("appId"), str)}
         accounts: list[IdentityAccount] = []
         applications: list[Application] = []
         for app in apps:
             if not isinstance(app.get("id"), str):
                 errors[ErrorKind.MALFORMED_RECORD] += 1
                 continue
-            principal = by_app_id.get(app.get("appId"))
+            app_id = app.get("appId")
+            principal = by_app_id.get(app_id) if isinstance(app_id, str) else None
             active = principal is not None and principal.get("accountEnabled") is not False
             static = self._static(app, ctx.now)
             accounts.append(IdentityAccount(id=self.key(app["id"]), source=self.name,
@@ -514,8 +569,12 @@ class EntraCollector(Collector):
             name = sp.get("displayName") if isinstance(sp.get("displayName"), str) else ""
             production = (bool(pattern and pattern.search(name))
                           or any(t in tags for t in s.production_tags))
-            applications.append(Application(id=sp["id"], source=self.name, active=enabled,
-                                            production=production, sign_on=sign_on))
+            try:
+                applications.append(Application(id=sp["id"], source=self.name,
+                                                active=enabled, production=production,
+                                                sign_on=sign_on))
+            except ValueError:  # the record's validation: an empty or unstorable id
+                errors[ErrorKind.MALFORMED_RECORD] += 1
         return accounts, applications
 
     @staticmethod
@@ -533,7 +592,7 @@ class EntraCollector(Collector):
                 return True
         return False
 
-    async def _removals(self, graph: ApiClient, since: datetime
+    async def _removals(self, graph: ApiClient, since: datetime, errors: Counter[ErrorKind]
                         ) -> tuple[dict[str, datetime], dict[str, Any]]:
         """When each user's access was removed (first disable/delete event, or deletion),
         and the leave dates of recently deleted users (absent from ``users``)."""
@@ -542,7 +601,7 @@ class EntraCollector(Collector):
         activities = " or ".join(f"activityDisplayName eq '{a}'" for a in OFFBOARDING_ACTIVITIES)
         async for event in self._pages(graph, "/v1.0/auditLogs/directoryAudits", "offboarding", {
                 "$filter": f"({activities}) and activityDateTime ge "
-                           f"{since.strftime('%Y-%m-%dT%H:%M:%SZ')}"}):
+                           f"{since.strftime('%Y-%m-%dT%H:%M:%SZ')}"}, errors):
             when = _ts(event.get("activityDateTime"))
             targets = event.get("targetResources")
             if when is None or not isinstance(targets, list):
@@ -555,9 +614,11 @@ class EntraCollector(Collector):
                         out[target["id"]] = when
         async for user in self._pages(graph, "/v1.0/directory/deletedItems/microsoft.graph.user",
                                       "offboarding", {"$select": "id,deletedDateTime,"
-                                                      "employeeLeaveDateTime"}):
+                                                      "employeeLeaveDateTime"}, errors):
             deleted = _ts(user.get("deletedDateTime"))
-            if isinstance(user.get("id"), str) and deleted is not None:
+            if not isinstance(user.get("id"), str) or deleted is None:
+                errors[ErrorKind.MALFORMED_RECORD] += 1  # a deleted user, but not when
+            else:
                 seen = out.get(user["id"])
                 out[user["id"]] = deleted if seen is None else min(seen, deleted)
                 deleted_leave[user["id"]] = user.get("employeeLeaveDateTime")

@@ -55,6 +55,7 @@ from collectors.base import (
     CollectorError,
     ErrorKind,
 )
+from collectors.kinds import storable_text
 from collectors.records import (
     KINDS,
     RecordKind,
@@ -392,11 +393,8 @@ def _check_text(value: str, max_length: int) -> None:
         raise RowError(f"longer than {max_length} characters")
     if "\x00" in value:
         raise RowError("contains a NUL character")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: unstorable
-            raise RowError("not valid Unicode text") from None
+    if not storable_text(value):  # a lone surrogate from a \ud800 escape
+        raise RowError("not valid Unicode text")
 
 
 def _text(value: Any, max_length: int) -> str:
@@ -685,8 +683,9 @@ class FileCollector(Collector):
                     max_length=settings.max_field_length,
                 )
                 parsed[kind] += 1
-                # Dated snapshots of one repository coexist: its observation time is
-                # part of what must be unique.
+                # Dated snapshots of one record (repositories and the other
+                # point-in-time kinds) coexist: its observation time is part of what
+                # must be unique.
                 observed = getattr(record, "observed_at", None)
                 key = (kind, record.source, record.id, observed)
                 if key in seen:

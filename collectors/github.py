@@ -139,6 +139,8 @@ PERMISSION_HINTS: dict[str, str] = {
     "pulls": "classic scope repo; fine-grained/App 'Pull requests: read' and 'Checks: read'",
     "sbom": "classic scope repo (private repositories); fine-grained/App 'Contents: read'",
     "contents": "classic scope repo (private repositories); fine-grained/App 'Contents: read'",
+    "attestations": "classic scope repo (private repositories); fine-grained/App "
+                    "'Attestations: read'",
 }
 
 # The GraphQL query for review gates: 100 repositories a call. Validated in the tests
@@ -347,24 +349,60 @@ def _status_of(saa: Any, key: str) -> bool | None:
 
 
 def compact_repository(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a minimal-repository this collector uses (kept in the ETag cache)."""
+    """The fields of a minimal-repository this collector uses (kept in the ETag cache).
+
+    A required field of the wrong type raises TypeError like a missing one raises
+    KeyError (the caller skips and counts the repository): the name filters call string
+    methods on the names, and the id is kept in a set.
+    """
     saa = raw.get("security_and_analysis")
+    repo_id, full_name, name = raw["id"], raw["full_name"], raw["name"]
+    if not isinstance(repo_id, int) or isinstance(repo_id, bool):
+        raise TypeError("'id' (not a number)")
+    if not (isinstance(full_name, str) and full_name and isinstance(name, str) and name):
+        raise TypeError("'name' or 'full_name' (not text)")
     return {
-        "id": raw["id"],
+        "id": repo_id,
         "node_id": raw.get("node_id"),
-        "full_name": raw["full_name"],
-        "name": raw["name"],
+        "full_name": full_name,
+        "name": name,
         "archived": bool(raw.get("archived", False)),
         "fork": bool(raw["fork"]),
         "topics": [str(t) for t in raw.get("topics") or []],
         "default_branch": raw.get("default_branch"),
         "pushed_at": raw.get("pushed_at"),
+        "created_at": raw.get("created_at"),  # SAST at the previous quarter's end
+        # public on github.com: the only repositories whose names go to the Scorecard API
+        "public": raw.get("private") is False and raw.get("visibility") in (None, "public"),
         "secret_scanning": _status_of(saa, "secret_scanning"),
         "push_protection": _status_of(saa, "secret_scanning_push_protection"),
         "properties": {
             str(k): v for k, v in (raw.get("custom_properties") or {}).items()
         },
     }
+
+
+def _attached_names(items: list[Any]) -> list[str]:
+    """``repository.full_name`` of each repository attached to a configuration.
+
+    A name that is no text raises TypeError, as a missing one raises KeyError: the
+    page's items lack a required field (malformed_response), never a crash on a set key.
+    """
+    names = [r["repository"]["full_name"] for r in items]
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError("'full_name' (not text)")
+    return names
+
+
+def _alert_repository(item: Mapping[str, Any]) -> str | None:
+    """An org alert's ``repository.full_name``; ``None`` when missing or not text.
+
+    Read outside the per-alert guard (it names the repository's tools and features), so
+    it must not raise; the alert itself is then skipped and counted by its build.
+    """
+    repository = item.get("repository")
+    name = repository.get("full_name") if isinstance(repository, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _as_list(value: Any) -> list[str]:
@@ -415,6 +453,10 @@ def tier_from_graphql(node: Mapping[str, Any], unreadable: set[str]) -> int | No
 def gate_facts_from_graphql(node: Mapping[str, Any], unreadable: set[str]
                             ) -> GateFacts | None:
     """What the default branch enforces, from one GATE_QUERY node; ``None`` if unreadable.
+
+    A node of the wrong shape raises AttributeError, TypeError, ValueError or
+    OverflowError (``int()`` of a list, of text, of Infinity); the caller reads that
+    repository's gate as unknown.
 
     ``reviews >= 1`` is the required-review share's test: an approving review required
     by classic protection or any active ruleset, whatever else the tier needs.
@@ -483,7 +525,9 @@ def _graphql_unreadable(errors: list[Any]) -> dict[int, set[str]]:
     for error in errors:
         if not isinstance(error, dict):
             continue
-        path = error.get("path") or []
+        path = error.get("path")
+        if not isinstance(path, list):
+            continue
         if len(path) >= 2 and path[0] == "nodes" and isinstance(path[1], int):
             names = [p for p in path[2:] if isinstance(p, str)]
             out.setdefault(path[1], set()).add(names[-1] if names else "node")
@@ -512,13 +556,15 @@ class _OrgRun:
     sast_skipped: set[str] = field(default_factory=set)  # forks not probed: not evaluated
     findings: list[Finding] = field(default_factory=list)
     supply: dict[str, RepoSupplyChain] = field(default_factory=dict)  # supply_chain on
+    reconstructed: list[Repository] = field(default_factory=list)  # previous quarter's end
 
 
 class GitHubCollector(Collector):
     """Repositories and security alerts of GitHub organisations (module docstring)."""
 
     config_model: ClassVar[type[StrictModel]] = GitHubSettings
-    kinds: ClassVar[frozenset[RecordKind]] = frozenset({RecordKind.FINDING, RecordKind.REPOSITORY})
+    kinds: ClassVar[frozenset[RecordKind]] = frozenset(
+        {RecordKind.FINDING, RecordKind.REPOSITORY, RecordKind.ARTIFACT})  # artifacts: opt-in
     settings: GitHubSettings
 
     # Injected by tests and the benchmark; production uses the defaults.
@@ -576,6 +622,7 @@ class GitHubCollector(Collector):
         self.last_api = api
         complete_findings = full
         not_evaluated: set[str] = set()
+        reconstructed: list[Repository] = []  # dated snapshots: not in the run's gauges
         try:
             for org in settings.organizations:
                 org_old = (old.get("orgs") or {}).get(org, {})
@@ -586,8 +633,11 @@ class GitHubCollector(Collector):
                 )
                 new_state["orgs"][org] = org_new
                 not_evaluated |= run.sast_skipped
+                reconstructed.extend(run.reconstructed)
                 result.repositories.extend(self._repositories(ctx, run, result))
                 result.findings.extend(run.findings)
+                result.records_of(RecordKind.ARTIFACT).extend(  # supply_chain.attestations
+                    a for supply in run.supply.values() for a in supply.artifacts)
                 # Findings are the complete set only when every listing was read: a
                 # listing that is refused or "not enabled" says nothing about its alerts.
                 if any(f in (Feature.UNREADABLE, Feature.NOT_ENABLED)
@@ -603,6 +653,8 @@ class GitHubCollector(Collector):
         result.complete = frozenset(kinds)
         result.state = new_state
         result.gauges.extend(self._gauges(api, result.repositories, not_evaluated))
+        # First, so that a by-name view of the records keeps the current state (last).
+        result.repositories[:0] = reconstructed
         retries = {k: v for k, v in api.retry_counts().items() if v}
         ctx.logger.info(
             "%s pass: %d repositories, %d findings, %d requests (%d answered 304, %d not "
@@ -657,7 +709,7 @@ class GitHubCollector(Collector):
         if self.settings.supply_chain is not None:
             run.supply = await read_supply_chain(
                 ctx, api, self.settings.supply_chain, org, active, old, new, errors,
-                self._report_once, _gather)
+                self._report_once, _gather, sleep=self.sleep, transport=self.transport)
         return run
 
     def _included(self, repo: Mapping[str, Any]) -> bool:
@@ -810,14 +862,16 @@ class GitHubCollector(Collector):
         run.config_feature = Feature.READ
 
         def state(value: Any) -> bool | None:
-            return {"enabled": True, "disabled": False}.get(value)
+            # Anything but the two documented strings (an object, a list) is unknown.
+            return {"enabled": True, "disabled": False}.get(value) if isinstance(
+                value, str) else None
 
         async def attached(config: Mapping[str, Any]) -> None:
             repos, refused = await self._paged(
                 api, f"orgs/{org}/code-security/configurations/{config['id']}/repositories",
                 {"per_page": PER_PAGE, "status": "attached,enforced"},
                 cache_old, cache_new,
-                lambda items: [r["repository"]["full_name"] for r in items],
+                _attached_names,
                 accept=frozenset({403, 404}),
             )
             if refused is not None:
@@ -940,11 +994,13 @@ class GitHubCollector(Collector):
 
     def _dependabot(self, ctx: CollectContext, run: _OrgRun, item: Mapping[str, Any],
                     errors: Counter[ErrorKind], where: str) -> None:
-        repo = item["repository"]["full_name"] if isinstance(item.get("repository"), dict) else None
+        repo = _alert_repository(item)
         if repo:
             run.dependabot_repos.add(repo)
 
         def build() -> Finding | None:
+            if repo is None:
+                raise ValueError("no repository full_name")
             advisory = item["security_advisory"]
             raw_severity = advisory.get("severity") or (
                 item.get("security_vulnerability") or {}
@@ -994,12 +1050,15 @@ class GitHubCollector(Collector):
 
     def _code_scanning(self, ctx: CollectContext, run: _OrgRun, item: Mapping[str, Any],
                        errors: Counter[ErrorKind], where: str) -> None:
-        repo = item["repository"]["full_name"] if isinstance(item.get("repository"), dict) else None
-        tool = (item.get("tool") or {}).get("name")
+        repo = _alert_repository(item)
+        tool = item.get("tool")
+        tool = tool.get("name") if isinstance(tool, dict) else None
         if repo and tool:
             run.code_tools.setdefault(repo, set()).add(str(tool))
 
         def build() -> Finding | None:
+            if repo is None:
+                raise ValueError("no repository full_name")
             rule = item["rule"]
             level = rule.get("security_severity_level")
             if level:
@@ -1047,11 +1106,13 @@ class GitHubCollector(Collector):
     def _secret_scanning(self, ctx: CollectContext, run: _OrgRun, item: Mapping[str, Any],
                          errors: Counter[ErrorKind], where: str) -> None:
         # Only the fields below are read; ``secret`` (absent with hide_secret=true) never is.
-        repo = item["repository"]["full_name"] if isinstance(item.get("repository"), dict) else None
+        repo = _alert_repository(item)
         if repo:
             run.secret_repos.add(repo)
 
         def build() -> Finding | None:
+            if repo is None:
+                raise ValueError("no repository full_name")
             state_raw = item["state"]
             state, resolved, reason = FindingState.OPEN, None, None
             if state_raw == "resolved":
@@ -1116,12 +1177,14 @@ class GitHubCollector(Collector):
 
         async def batch(repos: list[dict[str, Any]]) -> None:
             body = await api.graphql(GATE_QUERY, {"ids": [r["node_id"] for r in repos]})
-            nodes = (body.get("data") or {}).get("nodes")
+            data = body.get("data")
+            nodes = data.get("nodes") if isinstance(data, dict) else None
             if not isinstance(nodes, list) or len(nodes) != len(repos):
                 raise CollectorError(
                     ErrorKind.MALFORMED_RESPONSE, "GraphQL: nodes do not match the ids sent"
                 )
-            refused = _graphql_unreadable(body.get("errors") or [])
+            errors = body.get("errors")
+            refused = _graphql_unreadable(errors if isinstance(errors, list) else [])
             if refused:
                 self._report_once_text(
                     ctx, f"gates:{run.org}",
@@ -1132,7 +1195,14 @@ class GitHubCollector(Collector):
                 if not isinstance(node, dict):
                     run.tiers[repo["full_name"]] = None
                     continue
-                facts = gate_facts_from_graphql(node, refused.get(index, set()))
+                try:
+                    facts = gate_facts_from_graphql(node, refused.get(index, set()))
+                except (AttributeError, TypeError, ValueError, OverflowError):
+                    # A node of the wrong shape (rules a list, a review count an object):
+                    # that repository's gate is unknown, like a node that is no object.
+                    ctx.logger.warning("GitHub GraphQL: unreadable branch protection of %s",
+                                       repo["full_name"])
+                    facts = None
                 run.tiers[repo["full_name"]] = None if facts is None else gate_tier(facts)
                 run.reviews[repo["full_name"]] = None if facts is None else facts.reviews >= 1
 
@@ -1161,6 +1231,11 @@ class GitHubCollector(Collector):
         the repository is not asked again until the next full pass, a push (its
         ``pushed_at``), a change of its code security configuration, or a code scanning
         alert of a counted tool on it.
+
+        The same answers also say whether each repository was covered at the end of the
+        previous quarter (:meth:`_sast_at`); the decided ones become reconstructed, dated
+        snapshots (``run.reconstructed``), kept in the state (``sast_history``) for the
+        quarter so that a 304 keeps them.
         """
         sast = self.settings.sast
         wanted = sast.code_scanning_tools
@@ -1176,6 +1251,15 @@ class GitHubCollector(Collector):
         remembered = {} if full else (old.get("no_analysis") or {})
         no_analysis: dict[str, dict[str, Any]] = {}
         new["no_analysis"] = no_analysis
+        prev_end = self._previous_quarter_end(ctx)
+        basis = {"quarter_end": prev_end.isoformat(), "tools": sorted(wanted),
+                 "max_age": sast.analysis_max_age.total_seconds()
+                 if sast.analysis_max_age else None}
+        history_old = old.get("sast_history") or {}
+        decided_before: Mapping[str, Any] = (history_old.get("repos") or {}) if (
+            history_old.get("basis") == basis) else {}
+        decided: dict[str, dict[str, Any]] = {}
+        new["sast_history"] = {"basis": basis, "repos": decided}
         probe: list[dict[str, Any]] = []
         for repo in active:
             name = repo["full_name"]
@@ -1194,16 +1278,25 @@ class GitHubCollector(Collector):
             if not seen and remembered.get(name) == self._no_analysis_key(run, repo):
                 no_analysis[name] = remembered[name]
                 api.cache_hits += 1
+                # Still no analysis: decided this quarter, or again from the 404 kept.
+                earlier = (history_old.get("repos") or {}).get(name) or {}
+                if name in decided_before:
+                    decided[name] = decided_before[name]
+                elif earlier.get("no_analysis"):
+                    decided[name] = self._no_analysis_at(repo, prev_end)
                 continue
             probe.append(repo)
         cutoff = ctx.now - sast.analysis_max_age if sast.analysis_max_age else None
 
         async def latest_analysis(repo: dict[str, Any]) -> None:
             name = repo["full_name"]
-            items, refused = await self._paged_first(
+            before = decided_before.get(name)
+            items, refused, page = await self._paged_first(
                 api, f"repos/{name}/code-scanning/analyses", {"per_page": PER_PAGE},
-                cache_old, cache_new,
+                cache_old, cache_new, conditional=before is not None,
             )
+            if before is not None:  # the past does not change: a known answer is kept
+                decided[name] = before
             if refused is not None:
                 feature = self._feature_from(ctx, refused, f"analyses:{run.org}",
                                              f"analyses:{run.org}")
@@ -1211,10 +1304,21 @@ class GitHubCollector(Collector):
                     run.sast_unknown.add(name)
                 else:
                     no_analysis[name] = self._no_analysis_key(run, repo)
+                    if refused.status_code == 404 and (
+                            before is None or before.get("covered") is None):
+                        decided[name] = self._no_analysis_at(repo, prev_end)
                 return
+            if page is not None and (before is None or before.get("covered") is None):
+                covered, at_tools = self._sast_at(
+                    page[0], complete=page[1], created_at=repo.get("created_at"),
+                    prev_end=prev_end, max_age=sast.analysis_max_age, wanted=wanted)
+                decided[name] = {"covered": covered, "tools": sorted(at_tools)}
             for analysis in items:
                 tool = str((analysis.get("tool") or {}).get("name") or "")
-                when = parse_timestamp(analysis.get("created_at"))
+                try:
+                    when = parse_timestamp(analysis.get("created_at"))
+                except ValueError:  # an analysis that cannot be dated shows no coverage
+                    continue
                 if (wanted and not _match_any(tool, wanted)) or when is None:
                     continue
                 if cutoff is None or when >= cutoff:
@@ -1230,6 +1334,7 @@ class GitHubCollector(Collector):
                 run.config_feature is not Feature.READ
             ):
                 run.sast_unknown.add(name)
+        run.reconstructed.extend(self._sast_snapshots(ctx, run, active, decided, prev_end))
 
     @staticmethod
     def _no_analysis_key(run: _OrgRun, repo: Mapping[str, Any]) -> dict[str, Any]:
@@ -1240,30 +1345,131 @@ class GitHubCollector(Collector):
 
     async def _paged_first(
         self, api: GitHubApi, url: str, params: Mapping[str, Any],
-        cache_old: Mapping[str, Any], cache_new: dict[str, Any],
-    ) -> tuple[list[dict[str, Any]], httpx.Response | None]:
-        """First page only, conditional: the newest analyses are all the probe needs."""
+        cache_old: Mapping[str, Any], cache_new: dict[str, Any], *, conditional: bool = True,
+    ) -> tuple[list[dict[str, Any]], httpx.Response | None,
+               tuple[list[dict[str, Any]], bool] | None]:
+        """First page only, conditional: the newest analyses are all the probe needs.
+
+        Returns (the newest 20 analyses, compacted as the cache keeps them; the refusing
+        response on 403/404; and, when the page was read rather than answered 304, every
+        analysis on it and whether it is the whole list, no ``next`` link). Unconditional
+        (``conditional=False``) once a quarter per repository, so that the previous
+        quarter's end is decided from the whole page, not the 20 the cache keeps.
+        """
         key = url
         cached = cache_old.get(key)
         response = await api.request(
-            "GET", url, params=params, etag=cached.get("etag") if cached else None,
+            "GET", url, params=params,
+            etag=cached.get("etag") if cached and conditional else None,
             accept=frozenset({403, 404}),
         )
         if response.status_code in (403, 404):
-            return [], response
+            return [], response, None
+        page: tuple[list[dict[str, Any]], bool] | None = None
         if response.status_code == 304 and cached:
             items = cached["items"]
         else:
             raw = decode_list(response)
-            items = [
-                {"tool": {"name": (a.get("tool") or {}).get("name")},
+            every = [
+                {"tool": {"name": tool.get("name") if isinstance(tool, dict) else None},
                  "created_at": a.get("created_at")}
-                for a in raw[:20] if isinstance(a, dict)
+                for a in raw if isinstance(a, dict)
+                for tool in [a.get("tool") or {}]  # a tool that is no object: no name
             ]
+            items = every[:20]
+            complete = parse_link_header(response.headers.get("Link")).get("next") is None
+            page = (every, complete and len(every) == len(raw))
         etag = response.headers.get("ETag") or (cached or {}).get("etag")
         if etag:
             cache_new[key] = {"etag": etag, "items": items, "next": None}
-        return items, None
+        return items, None, page
+
+    @staticmethod
+    def _previous_quarter_end(ctx: CollectContext) -> datetime:
+        """The end of the previous quarter (fiscal as the core configured it).
+
+        The core's ``history_start`` is that quarter's start less a margin of under a
+        month (``exporter.quarters.HISTORY_MARGIN``), so the quarter starts on the first
+        month start at or after it, and ends three months later.
+        """
+        start = ctx.window_start(None)
+        first = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        months = first.year * 12 + first.month - 1 + (0 if first == start else 1) + 3
+        return first.replace(year=months // 12, month=months % 12 + 1)
+
+    @staticmethod
+    def _no_analysis_at(repo: Mapping[str, Any], prev_end: datetime) -> dict[str, Any]:
+        """GitHub has no analysis for the repository: it had none at ``prev_end`` either,
+        if it existed then (deleted analyses are indistinguishable: docs say so)."""
+        try:
+            created = parse_timestamp(repo.get("created_at"))
+        except ValueError:
+            created = None
+        covered = False if created is not None and created < prev_end else None
+        return {"covered": covered, "tools": [], "no_analysis": True}
+
+    @staticmethod
+    def _sast_at(items: list[dict[str, Any]], *, complete: bool, created_at: Any,
+                 prev_end: datetime, max_age: timedelta | None, wanted: list[str],
+                 ) -> tuple[bool | None, set[str]]:
+        """Was the repository SAST-covered at ``prev_end``, by the current rule applied then?
+
+        ``items`` is the newest analyses (newest first, as GitHub lists them), ``complete``
+        whether they are all of them. Covered: an analysis of a counted tool created in
+        ``[prev_end - max_age, prev_end]``. Not covered: none in that window while the
+        analyses reach back before it (older than its start), or they are the whole list
+        and the repository existed at ``prev_end``. Otherwise ``None``: unknown, never
+        guessed (the page ends inside the window). An analysis that cannot be dated is
+        no evidence either way, as for the current state.
+        """
+        if max_age is None:
+            return None, set()
+        start = prev_end - max_age
+        tools: set[str] = set()
+        oldest: datetime | None = None
+        for analysis in items:
+            tool = str((analysis.get("tool") or {}).get("name") or "")
+            try:
+                when = parse_timestamp(analysis.get("created_at"))
+            except ValueError:
+                when = None
+            if when is None:
+                continue
+            oldest = when if oldest is None else min(oldest, when)
+            if start <= when <= prev_end and (not wanted or _match_any(tool, wanted)):
+                tools.add(tool)
+        if tools:
+            return True, tools
+        if oldest is not None and oldest < start:
+            return False, set()
+        try:
+            created = parse_timestamp(created_at)
+        except ValueError:
+            created = None
+        if complete and created is not None and created < prev_end:
+            return False, set()
+        return None, set()
+
+    def _sast_snapshots(self, ctx: CollectContext, run: _OrgRun, active: list[dict[str, Any]],
+                        decided: Mapping[str, Mapping[str, Any]], prev_end: datetime,
+                        ) -> list[Repository]:
+        """The decided repositories as dated, reconstructed snapshots at ``prev_end``:
+        SAST set, every other setting unknown. An undecided one gets none."""
+        out: list[Repository] = []
+        for repo in active:
+            entry = decided.get(repo["full_name"]) or {}
+            if entry.get("covered") is None:
+                continue
+            try:
+                out.append(Repository(
+                    id=str(repo["id"]), source=ctx.name, name=repo["full_name"],
+                    fork=repo["fork"], sast_enabled=bool(entry["covered"]),
+                    sast_tools=tuple(str(t) for t in entry.get("tools") or ()),
+                    observed_at=prev_end - timedelta(seconds=1), reconstructed=True,
+                ))
+            except (ValueError, TypeError):  # its current record is skipped and counted
+                continue
+        return out
 
     async def _workflow_search(
         self, ctx: CollectContext, api: GitHubApi, run: _OrgRun, active: list[dict[str, Any]]
@@ -1288,8 +1494,9 @@ class GitHubCollector(Collector):
                 if not isinstance(body, dict) or not isinstance(body.get("items"), list):
                     raise CollectorError(ErrorKind.MALFORMED_RESPONSE, "search/code: bad shape")
                 for hit in body["items"]:
-                    repo = ((hit or {}).get("repository") or {}).get("full_name")
-                    if repo in names:
+                    found = hit.get("repository") if isinstance(hit, dict) else None
+                    repo = found.get("full_name") if isinstance(found, dict) else None
+                    if isinstance(repo, str) and repo in names:
                         run.sast_tools[repo].add(term)
                 link_next = parse_link_header(response.headers.get("Link")).get("next")
                 if link_next is not None and not api.same_host(link_next):
@@ -1345,6 +1552,7 @@ class GitHubCollector(Collector):
                     sbom=supply.sbom,
                     pinned_actions=supply.pinned_actions,
                     egress_control=supply.egress_control,
+                    scorecard_score=supply.scorecard_score,
                 ))
             except (ValueError, TypeError) as exc:
                 result.record_errors[ErrorKind.MALFORMED_RECORD] += 1

@@ -99,7 +99,7 @@ def message_of(response: httpx.Response) -> str:
     """GitHub's JSON ``message``, shortened, for error text (never headers or query)."""
     try:
         body = json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # as in http.decode_json (the digit limit too)
         return ""
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return body["message"][:200]
@@ -458,10 +458,12 @@ class GitHubApi:
             body = decode_json(response)
             if not isinstance(body, dict):
                 raise CollectorError(ErrorKind.MALFORMED_RESPONSE, "GraphQL: expected an object")
-            errors = body.get("errors") or []
+            errors = body.get("errors")
+            errors = errors if isinstance(errors, list) else []
             if body.get("data") is not None:
                 return body
-            types = {e.get("type") for e in errors if isinstance(e, dict)}
+            types = {e.get("type") for e in errors
+                     if isinstance(e, dict) and isinstance(e.get("type"), str)}
             first = next((e.get("message") for e in errors if isinstance(e, dict)), "")
             spent = response.headers.get("X-RateLimit-Remaining") == "0"
             if spent and ("RATE_LIMITED" in types or "rate limit" in str(first).lower()):

@@ -24,6 +24,10 @@ facts were last read (``pushed_at`` of the repository listing, kept in the state
   "hardened"). A workflow file that is not valid YAML, or not a workflow, is counted
   (``malformed_record``) and makes that repository's two facts unknown, never fatal.
 
+OpenSSF Scorecard scores (``scorecard_score``) are read by ``collectors/github_scorecard.py``
+(public API for public repositories, Scorecard's JSON output files for the others),
+independently of pushes.
+
 Nothing here logs a file's content; errors name the repository and the file path only.
 """
 
@@ -34,16 +38,22 @@ import binascii
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from collectors.base import CollectContext, CollectorError, ErrorKind
 from collectors.github_api import GitHubApi, message_of
+from collectors.github_attestations import read_artifacts
+from collectors.github_scorecard import read_scorecards
 from collectors.http import decode_json
-from collectors.settings import StrictModel
+from collectors.records_supply_chain import Artifact
+from collectors.settings import ConfigPath, PositiveDuration, StrictModel
 
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 DOCKER_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -63,6 +73,42 @@ class SupplyChainSettings(StrictModel):
         default_factory=list,
         description="owners whose actions count as first-party besides actions, github "
                     "and the repository's own organisation")
+    scorecard_api_url: str = Field(
+        default="",
+        description="the public OpenSSF Scorecard API for public github.com repositories, "
+                    "e.g. https://api.securityscorecards.dev (no GitHub token is sent to "
+                    "it); empty: not asked")
+    scorecard_files: ConfigPath | None = Field(
+        default=None,
+        description="glob of `scorecard --format json` output files (private "
+                    "repositories), relative to the config file; they win over the API")
+    scorecard_refresh: PositiveDuration = Field(
+        default=timedelta(hours=24),
+        description="ask the Scorecard API again for a repository after this long")
+    scorecard_concurrency: int = Field(default=4, ge=1, le=16)
+    attestations: bool = Field(
+        default=False,
+        description="release assets' artifact attestations and SLSA build level "
+                    "(one releases request per active repository, bulk-list per org)")
+    releases_per_repository: int = Field(default=10, ge=1, le=100,
+                                         description="newest releases read per repository")
+    attestation_refresh: PositiveDuration = Field(
+        default=timedelta(hours=24),
+        description="re-read releases of unpushed repositories, and re-ask verdicts, "
+                    "after this long")
+    attestations_private: bool = Field(
+        default=False,
+        description="the organisation has GitHub Enterprise Cloud: a private repository's "
+                    "asset without an attestation is unattested, not unknown")
+
+    @field_validator("scorecard_api_url")
+    @classmethod
+    def _scorecard_https(cls, value: str) -> str:
+        if value:
+            parsed = urlsplit(value)
+            if parsed.scheme != "https" or not parsed.netloc or parsed.query:
+                raise ValueError(f"scorecard_api_url: not an https URL: {value!r}")
+        return value.rstrip("/")
 
 
 class WorkflowError(ValueError):
@@ -140,6 +186,8 @@ class RepoSupplyChain:
     sbom: bool | None = None
     pinned_actions: bool | None = None
     egress_control: bool | None = None
+    scorecard_score: int | None = None  # kept in the state apart (github_scorecard.py)
+    artifacts: list[Artifact] = field(default_factory=list)  # github_attestations.py
 
     def as_state(self) -> dict[str, Any]:
         return {"sbom": self.sbom, "pinned_actions": self.pinned_actions,
@@ -153,7 +201,9 @@ async def read_supply_chain(
     ctx: CollectContext, api: GitHubApi, settings: SupplyChainSettings, org: str,
     active: list[dict[str, Any]], old: Mapping[str, Any], new: dict[str, Any],
     errors: Counter[ErrorKind], report_once: ReportOnce,
-    gather: Callable[..., Awaitable[list[Any]]],
+    gather: Callable[..., Awaitable[list[Any]]], *,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, RepoSupplyChain]:
     """Supply-chain settings of ``active`` repositories, reusing unchanged ones.
 
@@ -191,6 +241,22 @@ async def read_supply_chain(
         out[name] = facts
 
     await gather(*(one(r) for r in active))
+    scores = await read_scorecards(
+        ctx, api_url=settings.scorecard_api_url, files=settings.scorecard_files,
+        github_api_url=api.settings.api_url, refresh=settings.scorecard_refresh,
+        concurrency=settings.scorecard_concurrency, http=api.settings.http, active=active,
+        old=old, new=new, errors=errors, transport=transport,
+        **({"sleep": sleep} if sleep is not None else {}))
+    for name, score in scores.items():
+        out.setdefault(name, RepoSupplyChain()).scorecard_score = score
+    if settings.attestations:
+        artifacts = await read_artifacts(
+            ctx, api, org=org, per_repository=settings.releases_per_repository,
+            refresh=settings.attestation_refresh,
+            private_attested=settings.attestations_private, active=active, old=old,
+            new=new, errors=errors, report_once=report_once, gather=gather)
+        for name, items in artifacts.items():
+            out.setdefault(name, RepoSupplyChain()).artifacts = items
     return out
 
 

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -135,6 +136,20 @@ def status_error_kind(status: int) -> ErrorKind:
     if status >= 500:
         return ErrorKind.SERVER
     return ErrorKind.CLIENT
+
+
+def path_segment(value: str) -> str | None:
+    """A server-given id quoted as one URL path segment, or ``None`` when it is no text
+    a request can carry (a lone surrogate from JSON ``\\ud800``).
+
+    Quoted, an id cannot reach another path (``a/../b``) and a control character is
+    sent escaped; the caller skips and counts the item whose id is ``None`` here, rather
+    than failing the run on one item.
+    """
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:
+        return None
 
 
 def describe(method: str, url: httpx.URL | str) -> str:
@@ -260,14 +275,23 @@ class ApiClient:
         redirects = 0
         target: str | httpx.URL = url
         while True:
-            what = describe(method, self._client.base_url.join(target))
+            try:
+                what = describe(method, self._client.base_url.join(target))
+                built = self._client.build_request(method, target, params=params,
+                                                   json=json_body, data=data, headers=headers)
+            except (UnicodeEncodeError, httpx.InvalidURL):
+                # Text that no request can carry (a lone surrogate, JSON "\ud800"; a control
+                # character in a URL) can only have come from an earlier response: an id,
+                # cursor or link echoed back.
+                raise CollectorError(
+                    ErrorKind.MALFORMED_RESPONSE,
+                    f"{method} {self._client.base_url.host}: a value from an earlier "
+                    "response (an id, cursor or link) cannot be encoded into this request",
+                ) from None
             try:
                 async with self._semaphore:
                     self._count_request()
-                    response = await self._client.request(
-                        method, target, params=params, json=json_body, data=data,
-                        headers=headers
-                    )
+                    response = await self._client.send(built)
             except httpx.TimeoutException:
                 kind, detail, response = ErrorKind.TIMEOUT, "timed out", None
             except httpx.TransportError as exc:
@@ -313,11 +337,17 @@ class ApiClient:
 
 
 def decode_json(response: httpx.Response) -> Any:
-    """Decode a JSON body or raise malformed_response naming the request."""
+    """Decode a JSON body or raise malformed_response naming the request.
+
+    ``ValueError`` is caught as a whole, not just ``JSONDecodeError``: an integer over
+    Python's 4,300-digit conversion limit raises a bare ``ValueError`` from json.loads,
+    and a hostile body must fail the run cleanly, not crash it.
+    """
     what = describe(response.request.method, response.request.url)
     try:
         return json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, the digit
+        # limit; RecursionError for arrays nested thousands deep
         ctype = response.headers.get("Content-Type", "unknown content type")
         raise CollectorError(
             ErrorKind.MALFORMED_RESPONSE,
@@ -329,7 +359,7 @@ def _api_hint(response: httpx.Response) -> str:
     """A short, safe hint from a JSON error body (``message`` fields), if any."""
     try:
         body = json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # as in decode_json
         return ""
     messages: list[str] = []
     if isinstance(body, dict):
@@ -364,4 +394,8 @@ def parse_timestamp(value: Any) -> datetime | None:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no time zone offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        # ValueError, so that every caller's handling of a bad timestamp applies.
+        raise ValueError(f"timestamp {value!r} is out of range in UTC") from None

@@ -258,8 +258,9 @@ def _text_of(value: Any) -> str:
     if isinstance(value, Mapping):
         if isinstance(value.get("text"), str):
             return value["text"]
-        if "content" in value:
-            return " ".join(_text_of(v) for v in value.get("content") or [])
+        if "content" in value:  # an ADF node; content that is no list holds no text
+            content = value["content"]
+            return " ".join(_text_of(v) for v in content) if isinstance(content, list) else ""
         for key in ("value", "name", "key"):
             if isinstance(value.get(key), str):
                 return value[key]
@@ -372,7 +373,10 @@ class Mapper:
         """
         key = str(issue.get("key"))
         resolution = fields.get("resolution")
-        name = _scalar_name(resolution) if isinstance(resolution, Mapping) else None
+        try:
+            name = _scalar_name(resolution) if isinstance(resolution, Mapping) else None
+        except ValueError as exc:  # a resolution whose name is no text: this ticket only
+            raise SkipTicket(ErrorKind.MALFORMED_RECORD, f"resolution: {exc}") from None
         status = fields.get("status")
         category = None
         if isinstance(status, Mapping) and isinstance(status.get("statusCategory"), Mapping):
@@ -462,8 +466,14 @@ def map_finding(issue: Any, mapper: Mapper) -> Finding | None:
     asset = None
     if cfg.asset_field:
         value = fields.get(cfg.asset_field)
-        asset = (value.get("key") if isinstance(value, Mapping) and "key" in value
-                 else _text_of(value)) or None
+        if isinstance(value, Mapping) and "key" in value:
+            asset = value["key"]
+            if not isinstance(asset, str | None):  # the store writes text, not a list
+                raise SkipTicket(ErrorKind.MALFORMED_RECORD, f"{key}: {cfg.asset_field} "
+                                 f"key is a {type(asset).__name__}, not text")
+        else:
+            asset = _text_of(value)
+        asset = asset or None
     try:
         return Finding(id=f"jira:{issue_id}", source=mapper.source, severity=severity,
                        opened_at=opened, state=state, resolved_at=resolved_at,
@@ -536,7 +546,7 @@ def _error_messages(response: httpx.Response) -> str:
     """Jira's ``errorMessages`` and ``errors`` from an error body, shortened."""
     try:
         body = json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # as in http.decode_json (the digit limit too)
         return "no JSON error body"
     messages: list[str] = []
     if isinstance(body, Mapping):
@@ -678,7 +688,9 @@ class JiraApi:
         if step <= 0 or not first["issues"]:
             raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
                                  "GET /rest/api/2/search: total > 0 but an empty first page")
-        starts = list(range(step, total, step))
+        # A range, not a list: a hostile total (10**12) is refused here, before anything
+        # is allocated for it (len of a range costs nothing).
+        starts = range(step, total, step)
         if len(starts) > MAX_PAGES:
             raise CollectorError(ErrorKind.MALFORMED_RESPONSE, "over the page limit")
         batch = max(1, self.client.settings.concurrency)

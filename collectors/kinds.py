@@ -22,6 +22,7 @@ exporter consumes the declarations (one direction of flow).
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -190,6 +191,46 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+def storable_text(value: str) -> bool:
+    """Whether the store can write ``value``: UTF-8 encodable, so no lone surrogate.
+
+    A JSON ``\\ud800`` escape decodes to one, and SQLite cannot encode it: one such
+    record would fail the whole run at storing time instead of being skipped where it is
+    read. Record validation and the file collector's text check both use this.
+    """
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _with_text_check(cls: type[T], names: tuple[str, ...]) -> None:
+    """Make ``cls``'s validation reject text fields the store cannot write.
+
+    Done here, once for every kind, rather than in each record's ``__post_init__`` or
+    each collector: a record built from any source gets the check, and a collector's
+    existing handling of a record's ``ValueError`` (skip and count) applies. It wraps
+    ``__init__`` (which ``dataclasses.replace`` calls too), so a kind needs no
+    ``__post_init__`` of its own.
+    """
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        for name in names:
+            value = getattr(self, name)
+            for text in value if isinstance(value, tuple | list) else (value,):
+                if isinstance(text, str) and not storable_text(text):
+                    # No value in the message: collectors log it.
+                    raise ValueError(f"{name} is not valid Unicode text")
+
+    cls.__init__ = __init__  # type: ignore[misc]
+
+
 def record_kind(kind: Any, *, table: str, section: str,
                 docs: Mapping[str, str] | None = None,
                 columns: Mapping[str, Column] | None = None,
@@ -233,6 +274,7 @@ def record_kind(kind: Any, *, table: str, section: str,
                 key=override.key, none_as=override.none_as, codes=enum_codes))
         if kind in KINDS:
             raise TypeError(f"record kind {kind} is declared twice")
+        _with_text_check(cls, tuple(s.name for s in specs if s.type in (str, tuple)))
         KINDS[kind] = KindSpec(kind=kind, cls=cls, table=table, section=section,
                                fields=tuple(specs))
         return cls

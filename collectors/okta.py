@@ -49,6 +49,7 @@ from collectors.http import (
     decode_json,
     parse_link_header,
     parse_timestamp,
+    path_segment,
 )
 from collectors.records import RecordKind
 from collectors.records_identity import (
@@ -156,9 +157,13 @@ class OktaCollector(Collector):
     def key(self, user_id: str) -> str:
         return pseudonym(self.config.org_url, user_id)
 
-    async def _pages(self, client: ApiClient, path: str,
-                     params: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Every item of a listing, along ``Link: rel="next"`` on the org's own host."""
+    async def _pages(self, client: ApiClient, path: str, params: dict[str, Any] | None,
+                     errors: Counter[ErrorKind]) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a listing, along ``Link: rel="next"`` on the org's own host.
+
+        An item that is not an object is skipped and counted in ``errors``: dropping it
+        silently would lose a record uncounted.
+        """
         url: str = path
         query = params
         host = httpx.URL(self.config.org_url).host
@@ -173,6 +178,8 @@ class OktaCollector(Collector):
             for item in body:
                 if isinstance(item, dict):
                     yield item
+                else:
+                    errors[ErrorKind.MALFORMED_RECORD] += 1
             await self._respect_remaining(response)
             link = parse_link_header(response.headers.get("Link")).get("next")
             if not link:
@@ -231,21 +238,22 @@ class OktaCollector(Collector):
             ctx.now - last_full >= s.factors_full_interval)
         async with self._client() as client:
             users = [u async for u in self._pages(client, "/api/v1/users",
-                                                  {"limit": s.page_size})]
+                                                  {"limit": s.page_size}, errors)]
             seen_keys = set()
             for user in users:
                 account = await self._account(client, ctx, errors, user, mfa, full, last_run)
                 if account is not None:
                     result.add(account)
                     seen_keys.add(account.id)
-            assignments = await self._admins(client)
-            async for app in self._pages(client, "/api/v1/apps", {"limit": s.page_size}):
+            assignments = await self._admins(client, errors)
+            async for app in self._pages(client, "/api/v1/apps", {"limit": s.page_size},
+                                         errors):
                 application = self._application(ctx, errors, app)
                 if application is not None:
                     result.add(application)
             offboardings: list[Offboarding] = []
             if s.leave_date_attribute:
-                offboardings = await self._offboardings(client, ctx, users)
+                offboardings = await self._offboardings(client, ctx, users, errors)
         privileged = {a.principal for a in assignments}
         result.records[RecordKind.IDENTITY_ACCOUNT] = [
             IdentityAccount(id=a.id, source=a.source, kind=a.kind, active=a.active,
@@ -271,7 +279,8 @@ class OktaCollector(Collector):
                        errors: Counter[ErrorKind], user: dict[str, Any], mfa: dict[str, int],
                        full: bool, last_run: datetime | None) -> IdentityAccount | None:
         user_id, status = user.get("id"), user.get("status")
-        if not isinstance(user_id, str):
+        if not isinstance(user_id, str) or not isinstance(status, str | None):
+            # A list or object status would reach the frozenset lookups: a bad value.
             errors[ErrorKind.MALFORMED_RECORD] += 1
             return None
         if status not in ACTIVE_STATUSES and status not in INACTIVE_STATUSES:
@@ -282,45 +291,76 @@ class OktaCollector(Collector):
         stale = full or key not in mfa or last_run is None or updated is None or (
             updated >= last_run)
         if stale and status in ACTIVE_STATUSES:
-            factors = [f async for f in self._pages(client, f"/api/v1/users/{user_id}/factors")]
-            mfa[key] = int(any(f.get("status") == "ACTIVE"
-                               and f.get("factorType") not in NOT_MFA_FACTORS
-                               for f in factors))
+            factors = await self._per_user(client, user_id, "factors", errors)
+            if factors is not None:
+                mfa[key] = int(any(f.get("status") == "ACTIVE"
+                                   and isinstance(f.get("factorType"), str)
+                                   and f["factorType"] not in NOT_MFA_FACTORS
+                                   for f in factors))
         known = mfa.get(key)
         status_mfa = (MfaStatus.UNKNOWN if known is None
                       else MfaStatus.CAPABLE if known else MfaStatus.NOT_CAPABLE)
         return IdentityAccount(id=key, source=self.name, kind=AccountKind.HUMAN,
                                active=status in ACTIVE_STATUSES, mfa=status_mfa)
 
-    async def _admins(self, client: ApiClient) -> list[PrivilegedAssignment]:
+    async def _per_user(self, client: ApiClient, user_id: str, listing: str,
+                        errors: Counter[ErrorKind]) -> list[dict[str, Any]] | None:
+        """One user's listing (factors, roles), or None when it cannot be read.
+
+        A user deleted between the user listing and this request answers 404, and an id
+        no URL can carry is refused before sending: that fact of that user is skipped
+        and counted, the run goes on.
+        """
+        segment = path_segment(user_id)
+        if segment is None:
+            errors[ErrorKind.MALFORMED_RECORD] += 1
+            return None
+        path = f"/api/v1/users/{segment}/{listing}"
+        try:
+            return [item async for item in self._pages(client, path, None, errors)]
+        except CollectorError as exc:
+            if exc.kind is not ErrorKind.NOT_FOUND:
+                raise
+            errors[ErrorKind.NOT_FOUND] += 1
+            return None
+
+    async def _admins(self, client: ApiClient, errors: Counter[ErrorKind]
+                      ) -> list[PrivilegedAssignment]:
+        """Admin role assignments; an admin or role the API gives without its id or type
+        is skipped and counted (its assignments would otherwise vanish uncounted)."""
         wanted = self.config.privileged_roles
         break_glass = set(self.config.break_glass)
         out = []
         admins = [a async for a in self._pages(client, "/api/v1/iam/assignees/users",
-                                               {"limit": 100})]
+                                               {"limit": 100}, errors)]
         for admin in admins:
             user_id = admin.get("id")
-            if not isinstance(user_id, str):
+            if not isinstance(user_id, str) or not user_id:
+                errors[ErrorKind.MALFORMED_RECORD] += 1
                 continue
-            async for role in self._pages(client, f"/api/v1/users/{user_id}/roles"):
+            for role in await self._per_user(client, user_id, "roles", errors) or []:
                 role_type, role_id = role.get("type"), role.get("id")
                 if not isinstance(role_type, str) or not isinstance(role_id, str):
+                    errors[ErrorKind.MALFORMED_RECORD] += 1
                     continue
                 if wanted is not None and role_type not in wanted and role.get(
                         "label") not in wanted:
                     continue
-                out.append(PrivilegedAssignment(
-                    id=f"{self.key(user_id)}:{role_id}", source=self.name,
-                    principal=self.key(user_id), role=role_type,
-                    assignment=AssignmentType.PERMANENT,
-                    break_glass=user_id in break_glass))
+                try:
+                    out.append(PrivilegedAssignment(
+                        id=f"{self.key(user_id)}:{role_id}", source=self.name,
+                        principal=self.key(user_id), role=role_type,
+                        assignment=AssignmentType.PERMANENT,
+                        break_glass=user_id in break_glass))
+                except ValueError:  # the record's validation: an empty or unstorable text
+                    errors[ErrorKind.MALFORMED_RECORD] += 1
         return out
 
     def _application(self, ctx: CollectContext, errors: Counter[ErrorKind],
                      app: dict[str, Any]) -> Application | None:
         app_id, mode = app.get("id"), app.get("signOnMode")
-        if not isinstance(app_id, str):
-            errors[ErrorKind.MALFORMED_RECORD] += 1
+        if not isinstance(app_id, str) or not isinstance(mode, str | None):
+            errors[ErrorKind.MALFORMED_RECORD] += 1  # an object mode: no dict key
             return None
         if mode not in SIGN_ON_MODES:
             self._unmapped(ctx, errors, "signOnMode", mode)
@@ -328,31 +368,43 @@ class OktaCollector(Collector):
         label = app.get("label") if isinstance(app.get("label"), str) else ""
         pattern = self.config.production_pattern
         production = bool(pattern and re.search(pattern, label))
-        return Application(id=app_id, source=self.name, active=app.get("status") == "ACTIVE",
-                           production=production, sign_on=SIGN_ON_MODES[mode])
+        try:
+            return Application(id=app_id, source=self.name,
+                               active=app.get("status") == "ACTIVE", production=production,
+                               sign_on=SIGN_ON_MODES[mode])
+        except ValueError:  # the record's validation: an empty or unstorable id
+            errors[ErrorKind.MALFORMED_RECORD] += 1
+            return None
 
     async def _offboardings(self, client: ApiClient, ctx: CollectContext,
-                            users: list[dict[str, Any]]) -> list[Offboarding]:
+                            users: list[dict[str, Any]], errors: Counter[ErrorKind]
+                            ) -> list[Offboarding]:
         """Users with a leave date; removal from the System Log's lifecycle events."""
         s = self.config
         attribute = s.leave_date_attribute
         assert attribute is not None
         gone = [u async for u in self._pages(client, "/api/v1/users", {
-            "limit": s.page_size, "filter": 'status eq "DEPROVISIONED"'})]
+            "limit": s.page_size, "filter": 'status eq "DEPROVISIONED"'}, errors)]
         since = ctx.window_start(s.lookback)
         events = " or ".join(f'eventType eq "{e}"' for e in REMOVAL_EVENTS)
         removed: dict[str, datetime] = {}
         async for event in self._pages(client, "/api/v1/logs", {
                 "since": since.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                 "until": ctx.now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                "filter": events, "limit": 1000}):
+                "filter": events, "limit": 1000}, errors):
             when = _ts(event.get("published"))
-            for target in event.get("target") or []:
+            targets = event.get("target")
+            for target in targets if isinstance(targets, list) else []:
                 if isinstance(target, dict) and target.get("type") == "User" and isinstance(
                         target.get("id"), str) and when is not None:
                     first = removed.get(target["id"])
                     removed[target["id"]] = when if first is None else min(first, when)
         out = []
+        # A deprovisioned user without an id is skipped and counted here (the listed
+        # users were counted when their accounts were built).
+        for user in gone:
+            if not isinstance(user.get("id"), str):
+                errors[ErrorKind.MALFORMED_RECORD] += 1
         for user in [*users, *gone]:
             user_id = user.get("id")
             profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
@@ -360,7 +412,8 @@ class OktaCollector(Collector):
             if not isinstance(user_id, str) or left is None:
                 continue
             when = removed.get(user_id)
-            if when is None and user.get("status") not in ACTIVE_STATUSES:
+            if when is None and (not isinstance(user.get("status"), str)
+                                 or user["status"] not in ACTIVE_STATUSES):
                 continue  # removed, but when is older than the System Log's retention
             out.append(Offboarding(id=self.key(user_id), source=self.name, left_at=left,
                                    access_removed_at=when))

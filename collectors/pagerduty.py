@@ -166,7 +166,10 @@ def _parse_time(value: Any, zone: tzinfo) -> datetime | None:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00: ValueError, as callers expect
+        raise ValueError(f"timestamp {value!r} is out of range in UTC") from None
 
 
 def rate_limit_wait(response: httpx.Response) -> float | None:
@@ -212,8 +215,14 @@ class IncidentMapper:
             self.logger.warning("incident %s: unknown %s %r (logged once per value)",
                                 incident_id, what, value)
 
-    def severity(self, incident_id: str, priority: str | None, urgency: Any) -> Severity | None:
-        """Priority name first (P1..P5 by default), urgency when unset or unmapped."""
+    def severity(self, incident_id: str, priority: Any, urgency: Any) -> Severity | None:
+        """Priority name first (P1..P5 by default), urgency when unset or unmapped.
+
+        A priority name that is no text (an object, a list) is a bad value of this
+        incident: :class:`SkipRecord`, never a lookup that raises TypeError.
+        """
+        if not isinstance(priority, str | None):
+            raise SkipRecord(f"incident {incident_id}: priority name is not text")
         if priority and priority in self.settings.priority_map:
             return self.settings.priority_map[priority]
         if isinstance(urgency, str) and urgency:
@@ -255,6 +264,8 @@ class IncidentMapper:
             raise SkipRecord(f"incident {incident_id}: {exc}") from None
         if detected is None:
             raise SkipRecord(f"incident {incident_id}: no created_at")
+        if not isinstance(status, str | None):  # a list would reach `in _STATUSES`
+            raise SkipRecord(f"incident {incident_id}: status is not text")
         if isinstance(status, str) and status not in _STATUSES:
             # PagerDuty warns more statuses may come; we cannot tell whether one means
             # resolved, so the incident is skipped rather than guessed.
@@ -284,7 +295,10 @@ class IncidentMapper:
             raise SkipRecord(f"incident {incident_id}: {exc}") from None
 
 
-def _page(body: Any, key: str, what: str) -> tuple[list[Mapping[str, Any]], bool, int | None]:
+def _page(body: Any, key: str, what: str) -> tuple[list[Any], bool, int | None]:
+    """A listing's items (all of them, objects or not: offsets count what the server
+    sent, and the reader counts an item that is no object as a skipped record), its
+    ``more`` and its ``total``."""
     if not isinstance(body, Mapping) or not isinstance(body.get(key), list):
         raise CollectorError(ErrorKind.MALFORMED_RESPONSE, f"{what}: no {key} array")
     more = body.get("more")
@@ -292,7 +306,7 @@ def _page(body: Any, key: str, what: str) -> tuple[list[Mapping[str, Any]], bool
         raise CollectorError(ErrorKind.MALFORMED_RESPONSE, f"{what}: no boolean 'more'")
     total = body.get("total")
     total = total if isinstance(total, int) and not isinstance(total, bool) else None
-    return [i for i in body[key] if isinstance(i, Mapping)], more, total
+    return body[key], more, total
 
 
 class PagerDutyCollector(Collector):
@@ -326,14 +340,14 @@ class PagerDutyCollector(Collector):
 
     async def _offset_pages(self, client: ApiClient, path: str, key: str,
                             params: dict[str, Any], start: datetime, end: datetime
-                            ) -> AsyncIterator[Mapping[str, Any]]:
+                            ) -> AsyncIterator[Any]:
         """Every item of ``path`` in [start, end), splitting windows past the cap."""
         stack = [(start, end)]
         limit = self.settings.page_limit
         while stack:
             lo, hi = stack.pop()
             offset = 0
-            pending: list[Mapping[str, Any]] = []
+            pending: list[Any] = []
             split = False
             while True:
                 query = dict(params, since=_iso(lo), until=_iso(hi), limit=limit,
@@ -406,7 +420,7 @@ class PagerDutyCollector(Collector):
                                        self._incident_params(), lo, hi)
             async with aclosing(pages) as items:
                 async for item in items:
-                    if isinstance(item.get("id"), str):
+                    if isinstance(item, Mapping) and isinstance(item.get("id"), str):
                         raw[item["id"]] = item
                     else:
                         mapper.errors[ErrorKind.MALFORMED_RECORD] += 1
@@ -439,12 +453,12 @@ class PagerDutyCollector(Collector):
             priority_name = None
             if isinstance(priority, Mapping):
                 priority_name = priority.get("summary") or priority.get("name")
-            severity = mapper.severity(incident_id, priority_name, item.get("urgency"))
             resolved = item.get("resolved_at")
             if resolved is None and item.get("status") == "resolved":
                 resolved = resolved_ids.get(incident_id)
                 resolved = _iso(resolved) if resolved else item.get("last_status_change_at")
             try:
+                severity = mapper.severity(incident_id, priority_name, item.get("urgency"))
                 record = mapper.build(incident_id, item.get("created_at"), resolved,
                                       item.get("status"), severity, fields.get(incident_id, {}))
             except SkipRecord as exc:
@@ -471,8 +485,12 @@ class PagerDutyCollector(Collector):
         mapper.errors[exc.kind] += 1
         ctx.logger.warning("skipping %s: %s", where, exc)
 
-    def _note_entry(self, entry: Mapping[str, Any], mapper: IncidentMapper,
+    def _note_entry(self, entry: Any, mapper: IncidentMapper,
                     resolved_ids: dict[str, datetime]) -> None:
+        if not isinstance(entry, Mapping):
+            mapper.errors[ErrorKind.MALFORMED_RECORD] += 1
+            mapper.logger.warning("skipping a log entry that is not an object")
+            return
         if entry.get("type") != "resolve_log_entry":
             return
         incident = entry.get("incident")
@@ -562,7 +580,7 @@ class PagerDutyCollector(Collector):
             data, more, _ = _page(page, "data", "POST /analytics/raw/incidents")
             for row in data:
                 position += 1
-                incident_id = row.get("id")
+                incident_id = row.get("id") if isinstance(row, Mapping) else None
                 if not isinstance(incident_id, str) or not incident_id:
                     mapper.errors[ErrorKind.MALFORMED_RECORD] += 1
                     ctx.logger.warning("skipping analytics row #%d: row without id", position)
@@ -582,8 +600,9 @@ class PagerDutyCollector(Collector):
         fields = await self._custom_fields(client, ctx, list(rows))
         out: dict[str, Incident] = {}
         for incident_id, row in rows.items():
-            severity = mapper.severity(incident_id, row.get("priority_name"), row.get("urgency"))
             try:
+                severity = mapper.severity(incident_id, row.get("priority_name"),
+                                           row.get("urgency"))
                 record = mapper.build(incident_id, row.get("created_at"), row.get("resolved_at"),
                                       row.get("status"), severity, fields.get(incident_id, {}))
             except SkipRecord as exc:

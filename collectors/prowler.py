@@ -54,6 +54,7 @@ from collectors.base import (
     CollectorError,
     ErrorKind,
 )
+from collectors.kinds import storable_text
 from collectors.records import RecordKind, Severity
 from collectors.records_posture import (
     FRAMEWORK_FAMILY,
@@ -110,16 +111,24 @@ class ProwlerSettings(StrictModel):
     @field_validator("frameworks")
     @classmethod
     def _families(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for family, patterns in value.items():
-            if not FRAMEWORK_FAMILY.match(family):
-                raise ValueError(f"framework family {family[:40]!r} must be lower case "
-                                 "letters, digits or _ (it is a label value)")
-            for pattern in patterns:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ValueError(f"frameworks.{family}: bad regex: {exc}") from None
-        return value
+        return check_framework_families(value)
+
+
+def check_framework_families(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Validate a ``frameworks`` setting: family names are label values, patterns regexes.
+
+    Shared with the other CSPM collectors (``collectors/securityhub.py``).
+    """
+    for family, patterns in value.items():
+        if not FRAMEWORK_FAMILY.match(family):
+            raise ValueError(f"framework family {family[:40]!r} must be lower case "
+                             "letters, digits or _ (it is a label value)")
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"frameworks.{family}: bad regex: {exc}") from None
+    return value
 
 
 class BadRecord(ValueError):
@@ -179,6 +188,8 @@ class _State:
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise BadRecord(ErrorKind.MALFORMED_RECORD, f"no {what}")
+    if not storable_text(value):  # a lone surrogate (JSON \ud800): the store cannot write it
+        raise BadRecord(ErrorKind.MALFORMED_RECORD, f"{what} is not valid Unicode text")
     return value.strip()
 
 
@@ -195,7 +206,11 @@ def _time(finding: dict[str, Any]) -> datetime:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise BadRecord(ErrorKind.MALFORMED_RECORD, "time_dt is no ISO time") from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        try:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None \
+                else parsed.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise BadRecord(ErrorKind.MALFORMED_RECORD, "time_dt out of range") from None
     raise BadRecord(ErrorKind.MALFORMED_RECORD, "no time")
 
 
@@ -208,7 +223,8 @@ def _dict(value: Any, what: str) -> dict[str, Any]:
 
 
 class FrameworkMap:
-    """Prowler compliance keys to the bounded set of families, cached per key."""
+    """Compliance keys (Prowler's, Security Hub's standards) to the bounded set of
+    families, cached per key."""
 
     def __init__(self, families: dict[str, list[str]]) -> None:
         self._patterns = [(family, re.compile(p, re.IGNORECASE))
@@ -240,6 +256,9 @@ def parse_finding(finding: Any, frameworks: FrameworkMap) -> Observation:
     cloud = _dict(finding.get("cloud"), "cloud")
     account_info = _dict(cloud.get("account"), "cloud.account")
     check = _text(metadata.get("event_code"), "metadata.event_code")
+    if not all(isinstance(finding.get(k), str | None) for k in ("status_code", "status")):
+        # A list or object would reach the dict lookups below (TypeError, a crash).
+        raise BadRecord(ErrorKind.MALFORMED_RECORD, "status_code or status is not text")
     status = _STATUS.get(finding.get("status_code"))  # type: ignore[arg-type]
     if status is None:
         raise BadRecord(ErrorKind.UNMAPPED_VALUE, "status_code not PASS, FAIL or MANUAL")

@@ -186,6 +186,9 @@ class Finding:
                           + UNREADABLE,
         "scorecard_score": "OpenSSF Scorecard aggregate score, 0-10 (rounded to an "
                            "integer); empty = not scored",
+        "reconstructed": "derived from the source's own history rather than observed then "
+                         "(e.g. SAST coverage rebuilt from code scanning analyses' dates); "
+                         "needs `observed_at`",
     })
 @dataclass(frozen=True, slots=True)
 class Repository:
@@ -206,6 +209,12 @@ class Repository:
     snapshots of earlier quarters give those quarters their coverage shares, so a
     fresh install has a previous quarter to compare with. Several snapshots of one
     repository coexist; within a quarter the latest one counts.
+
+    ``reconstructed`` marks a dated snapshot that was not observed at its time but
+    derived from the source's own history (the GitHub collector rebuilds the previous
+    quarter's SAST coverage from code scanning analyses' dates); only the settings the
+    history shows are set, the others are unknown, and ``explain`` names such values
+    "reconstructed".
     """
 
     id: str
@@ -226,6 +235,7 @@ class Repository:
     pinned_actions: bool | None = None
     egress_control: bool | None = None
     scorecard_score: int | None = None
+    reconstructed: bool = False
 
     def __post_init__(self) -> None:
         _require_id(self.id, self.source)
@@ -236,6 +246,8 @@ class Repository:
             raise ValueError("review_gate_tier must be between 0 and 5")
         if self.scorecard_score is not None and not 0 <= self.scorecard_score <= 10:
             raise ValueError("scorecard_score must be between 0 and 10")
+        if self.reconstructed and self.observed_at is None:
+            raise ValueError("a reconstructed snapshot needs observed_at")
 
 
 @record_kind(RecordKind.INCIDENT, table="incidents", section="incidents", codes=ENUM_CODES,

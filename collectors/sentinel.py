@@ -415,6 +415,8 @@ class SentinelCollector(Collector):
             table = data["tables"][0]
             columns = [c["name"] for c in table["columns"]]
             rows = table["rows"]
+            if not isinstance(rows, list):
+                raise TypeError("rows is not an array")
             i_name = columns.index("IncidentName")
             i_closed = columns.index("ClosedTime")
             i_first = columns.index("FirstStatusChange")
@@ -426,7 +428,7 @@ class SentinelCollector(Collector):
         for row in rows:
             try:
                 out[str(row[i_name])] = CloseInfo(_ts(row[i_closed]), _ts(row[i_first]))
-            except (ValueError, IndexError, TypeError):
+            except (ValueError, IndexError, KeyError, TypeError):  # KeyError: a row object
                 continue  # one bad row loses only its close time; the API fallback applies
         return out
 
@@ -451,6 +453,11 @@ class SentinelCollector(Collector):
             title = props.get("title")
             if created is None or not isinstance(number, int) or isinstance(number, bool):
                 raise ValueError("createdTimeUtc and a numeric incidentNumber are required")
+            # A list or object here would reach the mappings' `in` and dict lookups below
+            # (TypeError, a crash): it is a bad value of this incident.
+            if not all(v is None or isinstance(v, str)
+                       for v in (status, classification, severity_raw)):
+                raise ValueError("status, classification and severity must be text")
             if modified is not None and modified < created:
                 raise ValueError("lastModifiedTimeUtc is before createdTimeUtc")
         except (KeyError, TypeError, ValueError) as exc:
@@ -537,7 +544,8 @@ def map_alert_rule(item: Any, source: str, errors: Counter[ErrorKind]) -> Detect
         return None
     props = item["properties"]
     rule_id, enabled, kind = item.get("name"), props.get("enabled"), item.get("kind")
-    if not isinstance(rule_id, str) or not rule_id or not isinstance(enabled, bool):
+    if not isinstance(rule_id, str) or not rule_id or not isinstance(enabled, bool) \
+            or not isinstance(kind, str | None):  # an object kind: not hashable, not a kind
         errors[ErrorKind.MALFORMED_RECORD] += 1
         return None
     if kind not in RULE_KINDS:
@@ -555,8 +563,12 @@ def map_alert_rule(item: Any, source: str, errors: Counter[ErrorKind]) -> Detect
                 errors[ErrorKind.UNMAPPED_VALUE] += 1
             else:
                 techniques.add(normal)
-    return DetectionRule(id=rule_id, source=source, enabled=enabled, kind=RULE_KINDS[kind],
-                         techniques=tuple(sorted(techniques)))
+    try:
+        return DetectionRule(id=rule_id, source=source, enabled=enabled,
+                             kind=RULE_KINDS[kind], techniques=tuple(sorted(techniques)))
+    except ValueError:  # the record's validation (an id that is not valid Unicode text)
+        errors[ErrorKind.MALFORMED_RECORD] += 1
+        return None
 
 
 def _odata_time(value: datetime) -> str:

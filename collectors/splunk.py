@@ -172,18 +172,26 @@ class SplunkSettings(StrictModel):
 
 
 def splunk_time(value: Any, zone: tzinfo) -> datetime | None:
-    """Parse an epoch number, ISO-8601 with offset, or a naive time read in ``zone``."""
+    """Parse an epoch number, ISO-8601 with offset, or a naive time read in ``zone``.
+
+    Anything that is no time, or one out of range, raises ``ValueError`` (never
+    ``OverflowError`` or ``OSError``), which every caller handles.
+    """
     if isinstance(value, list):
         value = value[0] if value else None
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), UTC)
+        return _from_epoch(value)
     if not isinstance(value, str):
         raise ValueError(f"not a time: {value!r}")
     text = value.strip()
-    with suppress(ValueError):
-        return datetime.fromtimestamp(float(text), UTC)
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return _from_epoch(seconds)
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" not in text[-5:]:
@@ -194,7 +202,18 @@ def splunk_time(value: Any, zone: tzinfo) -> datetime | None:
         raise ValueError(f"not a time: {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError(f"time out of range: {value!r}") from None
+
+
+def _from_epoch(seconds: float) -> datetime:
+    """Unix seconds as UTC; 1e20 overflows and -7e16 is an OSError: both a ValueError."""
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC)
+    except (OverflowError, OSError):  # float() of a 400-digit integer overflows too
+        raise ValueError(f"Unix time out of range: {seconds!r}") from None
 
 
 def _first(value: Any) -> Any:
@@ -252,7 +271,8 @@ class SplunkCollector(Collector):
     # -- searches ---------------------------------------------------------------------
 
     async def _search(self, spl: str, earliest: datetime, latest: datetime
-                      ) -> AsyncIterator[dict[str, Any]]:
+                      ) -> AsyncIterator[Any]:
+        """The search's result rows: objects, save a job's bad row (the reader counts it)."""
         form = {"search": spl, "earliest_time": f"{earliest.timestamp():.0f}",
                 "latest_time": f"{latest.timestamp():.0f}", "output_mode": "json"}
         inner = self._export(form) if self.config.mode == "export" else self._job(form)
@@ -348,7 +368,7 @@ class SplunkCollector(Collector):
             return None
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # as in http.decode_json: the digit limit too
             raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
                                  f"{what}: export stream line is not JSON") from None
         if not isinstance(obj, dict):
@@ -360,7 +380,7 @@ class SplunkCollector(Collector):
             raise CollectorError(ErrorKind.CLIENT, f"{what}: search failed: {text}")
         return obj
 
-    async def _job(self, form: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+    async def _job(self, form: dict[str, str]) -> AsyncIterator[Any]:
         """Create a search job, poll it within the budget (cancel past it), page results.
 
         The job is deleted afterwards, read or not: left alone it would keep its results
@@ -391,8 +411,9 @@ class SplunkCollector(Collector):
                         raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
                                              f"search results ended at {offset} of {count}")
                     for row in results:
-                        if isinstance(row, dict):
-                            yield row
+                        # Every row, objects or not: the reader counts a bad one as a
+                        # skipped record (dropping it here would lose it uncounted).
+                        yield row
                     offset += len(results)
                 done = True
             finally:
@@ -410,18 +431,19 @@ class SplunkCollector(Collector):
             try:
                 content = body["entry"][0]["content"]
                 state = str(content.get("dispatchState", ""))
-            except (KeyError, IndexError, TypeError):
+            except (KeyError, IndexError, TypeError, AttributeError):  # content no object
                 raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
                                      "search job status has no entry content") from None
             if content.get("isFailed") or state == "FAILED":
-                messages = content.get("messages") or []
-                text = "; ".join(str(m.get("text", ""))[:200] for m in messages
+                messages = content.get("messages")
+                text = "; ".join(str(m.get("text", ""))[:200]
+                                 for m in (messages if isinstance(messages, list) else [])
                                  if isinstance(m, dict))
                 raise CollectorError(ErrorKind.CLIENT, f"search job failed: {text}")
             if content.get("isDone") or state == "DONE":
                 try:
                     return int(content.get("resultCount", 0))
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
                     raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
                                          "search job resultCount is not a number") from None
             if self._clock() >= deadline:
@@ -557,8 +579,10 @@ class SplunkCollector(Collector):
                     break
         return list(rules.values())
 
-    def _add_review(self, row: dict[str, Any],
+    def _add_review(self, row: Any,
                     reviews: dict[str, tuple[datetime | None, datetime | None]]) -> None:
+        if not isinstance(row, dict):
+            return  # like a bad review time: only that alert's review is lost
         rule_id = _first(row.get("rule_id"))
         if not rule_id:
             return
@@ -576,10 +600,14 @@ class SplunkCollector(Collector):
             ctx.logger.warning("%s: unknown %s %r (first seen on %s); record skipped, add it "
                                "to the mapping in the config", ctx.name, field, value, where)
 
-    def _convert(self, ctx: CollectContext, row: dict[str, Any], position: int,
+    def _convert(self, ctx: CollectContext, row: Any, position: int,
                  reviews: dict[str, tuple[datetime | None, datetime | None]],
                  result: CollectionResult, seen: set[str]) -> None:
         s = self.config
+        if not isinstance(row, dict):  # a job's results row that is no object
+            result.record_errors[ErrorKind.MALFORMED_RECORD] += 1
+            ctx.logger.warning("%s: skipped notable row %d: not an object", ctx.name, position)
+            return
         event_id = _first(row.get("event_id"))
         where = f"notable {event_id}" if event_id else f"notable row {position}"
         try:
@@ -676,7 +704,7 @@ def map_correlation_search(entry: Any, source: str,
     if raw:
         try:
             annotations = json.loads(raw) if isinstance(raw, str) else raw
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # the digit limit is a bare ValueError
             annotations = None
         mitre = annotations.get("mitre_attack", []) if isinstance(annotations, dict) else None
         if not isinstance(mitre, list):

@@ -146,6 +146,10 @@ MIGRATIONS: list[str] = [
     KINDS[RecordKind.POSTURE_RESULT].create_sql(),
     # scanner reports: ScanTarget (collectors/records_scans.py)
     KINDS[RecordKind.SCAN_TARGET].create_sql(),
+    # Repository.reconstructed: a dated snapshot rebuilt from the source's own history.
+    # Not nullable (a snapshot is observed or reconstructed), so add_column_sql (NULL
+    # for older rows) does not fit: every row written before was observed, DEFAULT 0.
+    "ALTER TABLE repositories ADD COLUMN reconstructed INTEGER NOT NULL DEFAULT 0;",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -170,7 +170,7 @@ def test_a_schema_2_store_migrates_its_repositories_as_current_observations(
     path = tmp_path / "v2.db"
     _schema_2_store(path)
     store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 9
+    assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 10
     assert sorted(store.iter_repositories()) == [
         ("gh", "acme/api", 0, "api", 0, 0, 1, 3, 1, 0, 1, 1),
         ("gh", "acme/old", 0, "old", 1, 0, None, None, None, None, None, None),

@@ -42,9 +42,15 @@ History = Mapping[str, Mapping[MetricKey, float]]
 
 @dataclass
 class MetricSet:
-    """Values of one quarter: ``{(metric name, sorted labels): value}``."""
+    """Values of one quarter: ``{(metric name, sorted labels): value}``.
+
+    ``reconstructed`` names the values that rest (at least in part) on records a
+    source rebuilt from its own history rather than observed then (a Repository
+    snapshot with ``reconstructed`` set), with the sources: ``explain`` says so.
+    """
 
     values: dict[MetricKey, float] = field(default_factory=dict)
+    reconstructed: dict[MetricKey, frozenset[str]] = field(default_factory=dict)
 
     def set(self, name: str, value: float, **labels: str) -> None:
         self.values[(name, tuple(sorted(labels.items())))] = value
@@ -242,9 +248,12 @@ def history_first(derived: MetricSet, ctx: DerivationContext,
         key: value for key, value in ctx.history.get(ctx.previous.label, {}).items()
         if key[0] in names
     }
+    live = set(merged)
     for key, value in derived.values.items():
         merged.setdefault(key, value)
-    return MetricSet(merged)
+    # A value from live history is observed, whatever the snapshots were.
+    return MetricSet(merged, {key: sources for key, sources in derived.reconstructed.items()
+                              if key not in live})
 
 
 def point_in_time_quarters(rows: Rows, ctx: DerivationContext,

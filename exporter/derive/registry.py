@@ -117,6 +117,7 @@ def derive_all(
     for family in FAMILIES:
         for label, metrics in family.derive(by_family.get(family.name, ()), ctx).items():
             sets[label].values.update(metrics.values)
+            sets[label].reconstructed.update(metrics.reconstructed)
     return Derived(now=now, current=current, previous=previous, by_quarter=sets)
 
 

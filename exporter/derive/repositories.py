@@ -19,11 +19,11 @@ from exporter.derive.common import (
     DerivationFamily,
     DerivationSettings,
     Mean,
+    MetricKey,
     MetricSet,
     Rows,
     latest_observations,
     point_in_time_quarters,
-    without_observation,
 )
 from exporter.quarters import Quarter
 
@@ -50,6 +50,10 @@ def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
     is the SAST share in percent, as the spec names it; the others are ratios 0..1.
     ``devsecops_repository_scorecard_score_mean`` is the mean OpenSSF Scorecard score
     (0-10) over active repositories that have one.
+
+    A row may end with one more column: the source whose own history it was rebuilt
+    from (``None`` for an observed row). Every value such a row counts in is named in
+    the result's ``reconstructed``.
     """
     excluded = [re.compile(p) for p in settings.exclude_patterns]
     counts = {"active": 0, "archived": 0, "fork": 0, "excluded": 0}
@@ -59,19 +63,19 @@ def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
     tier_known = 0
     scorecard = Mean()
     seen_any = False
+    marks: dict[MetricKey, set[str]] = {}
     for (name, archived, fork, sast, tier, secret, push, dependency, review,
-         sbom, pinned, egress, score) in rows:
+         sbom, pinned, egress, score, *rebuilt) in rows:
         seen_any = True
-        if archived:
-            counts["archived"] += 1
+        origin = rebuilt[0] if rebuilt else None
+        state = ("archived" if archived else "fork" if fork and not settings.include_forks
+                 else "excluded" if any(p.search(name) for p in excluded) else "active")
+        counts[state] += 1
+        if origin is not None:
+            marks.setdefault(("devsecops_repositories", (("state", state),)),
+                             set()).add(origin)
+        if state != "active":
             continue
-        if fork and not settings.include_forks:
-            counts["fork"] += 1
-            continue
-        if any(p.search(name) for p in excluded):
-            counts["excluded"] += 1
-            continue
-        counts["active"] += 1
         gate = None if tier is None else int(tier >= REVIEW_GATE_MIN_TIER)
         # Tier 2 and above include a required review by definition; below, only the
         # source's own answer says whether a review is required.
@@ -83,11 +87,21 @@ def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
             if value is not None:
                 known[setting] += 1
                 enabled[setting] += value
+                if origin is not None:
+                    for key in _setting_keys(setting):
+                        marks.setdefault(key, set()).add(origin)
         if tier is not None:
             tiers[tier] += 1
             tier_known += 1
+            if origin is not None:
+                for level in range(6):
+                    marks.setdefault(("devsecops_repository_review_gate_tier_ratio",
+                                      (("tier", str(level)),)), set()).add(origin)
         if score is not None:
             scorecard.add(score)
+            if origin is not None:
+                marks.setdefault(("devsecops_repository_scorecard_score_mean", ()),
+                                 set()).add(origin)
     metrics = MetricSet()
     if not seen_any:
         return metrics
@@ -105,7 +119,22 @@ def derive_repositories(rows: Rows, settings: DerivationSettings) -> MetricSet:
         for tier, count in enumerate(tiers):
             metrics.set("devsecops_repository_review_gate_tier_ratio", count / tier_known,
                         tier=str(tier))
+    metrics.reconstructed = {key: frozenset(sources) for key, sources in marks.items()
+                             if key in metrics.values}
     return metrics
+
+
+def _setting_keys(setting: str) -> tuple[MetricKey, ...]:
+    """The values one coverage setting's share is published as."""
+    ratio: MetricKey = ("devsecops_repository_coverage_ratio", (("setting", setting),))
+    return (ratio, ("sast_coverage_pct", ())) if setting == "sast" else (ratio,)
+
+
+def _with_origin(rows: Rows) -> Rows:
+    """Rows without their observation columns, ending with the source a reconstructed
+    row was rebuilt from (``None`` for an observed one): what derive_repositories marks."""
+    skip = len(OBSERVATION_COLUMNS)
+    return ((*row[skip:-1], row[0] if row[-1] else None) for row in rows)
 
 
 def derive_repository_quarters(rows: Rows, settings: DerivationSettings,
@@ -120,7 +149,7 @@ def derive_repository_quarters(rows: Rows, settings: DerivationSettings,
     repositories.
     """
     observed = latest_observations(rows, now, quarters)
-    return {quarter.label: derive_repositories(without_observation(state.rows), settings)
+    return {quarter.label: derive_repositories(_with_origin(state.rows), settings)
             for quarter, state in zip(quarters, observed, strict=True)}
 
 
@@ -130,10 +159,11 @@ def _derive(rows: Rows, ctx: DerivationContext) -> dict[str, MetricSet]:
     The previous quarter's coverage comes from the stored history first (what the
     exporter saw live beats a snapshot file); shares derived from dated snapshots of
     that quarter fill only what the history lacks, and without either it is absent.
+    Values resting on reconstructed snapshots are marked as such, unless live history
+    gave them.
     """
     return point_in_time_quarters(
-        rows, ctx, lambda latest: derive_repositories(without_observation(latest),
-                                                      ctx.settings),
+        rows, ctx, lambda latest: derive_repositories(_with_origin(latest), ctx.settings),
         POINT_IN_TIME_METRICS)
 
 
@@ -143,7 +173,7 @@ FAMILY = DerivationFamily(
     columns=(*OBSERVATION_COLUMNS, "name", "archived", "fork", "sast_enabled",
              "review_gate_tier", "secret_scanning", "push_protection", "dependency_alerts",
              "required_review", "sbom", "pinned_actions", "egress_control",
-             "scorecard_score"),
+             "scorecard_score", "reconstructed"),
     derive=_derive,
     history_metrics=POINT_IN_TIME_METRICS,
 )

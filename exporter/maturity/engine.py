@@ -14,13 +14,15 @@ published from it, so a quarter that has just begun does not look like a regress
 The previous quarter's level comes from the stored history when the exporter ran
 during that quarter; otherwise it is recomputed from the previous quarter's derived
 metrics and the evidence dated before that quarter ended, so a fresh install already
-has a trend.
+has a trend. A criterion whose value rests on records a source rebuilt from its own
+history (the derived ``MetricSet.reconstructed``) names those sources
+(``CriterionResult.reconstructed``), and ``explain`` says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -93,6 +95,9 @@ class CriterionResult:
     value: float | None = None
     previous: float | None = None
     evidence: tuple[EvidenceState, ...] = ()
+    # Sources whose own history the value (or the value compared with) was rebuilt from
+    # rather than observed then (derived MetricSet.reconstructed); empty: observed.
+    reconstructed: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -246,6 +251,8 @@ class _Context:
     at: datetime  # attestations: evidence must be dated by then and fresh then
     now: datetime
     max_age: timedelta
+    reconstructed: Mapping[MetricKey, frozenset[str]] = field(default_factory=dict)
+    reconstructed_before: Mapping[MetricKey, frozenset[str]] = field(default_factory=dict)
 
 
 def _evidence_states(entry: DomainAssessment | None, at: datetime, now: datetime,
@@ -314,6 +321,17 @@ def _evaluate(criterion: Any, domain: str, level: int, ctx: _Context,
                            value=value, previous=before)
 
 
+def _with_origin(result: CriterionResult, ctx: _Context) -> CriterionResult:
+    """Name the sources a measured criterion's values were reconstructed from, if any."""
+    if result.criterion.kind == "attestation":
+        return result
+    key = result.criterion.key
+    sources = set(ctx.reconstructed.get(key, ())) if result.value is not None else set()
+    if result.previous is not None:
+        sources |= ctx.reconstructed_before.get(key, frozenset())
+    return replace(result, reconstructed=tuple(sorted(sources))) if sources else result
+
+
 def evaluate_domain(rules: RulesFile, domain: str, ctx: _Context,
                     entry: DomainAssessment | None,
                     source: Literal["computed", "recomputed"] = "computed") -> LevelResult:
@@ -324,7 +342,7 @@ def evaluate_domain(rules: RulesFile, domain: str, ctx: _Context,
     level, blocked = 1, False
     determined = True
     for rule_level in RULE_LEVELS:
-        here = [_evaluate(c, domain, rule_level, ctx, entry, evidence)
+        here = [_with_origin(_evaluate(c, domain, rule_level, ctx, entry, evidence), ctx)
                 for c in rules.criteria(domain, rule_level)]
         results.extend(here)
         if blocked:
@@ -411,10 +429,11 @@ def assess(derived: Derived, model: MaturityModel,
     max_age = model.evidence_max_age
     entries = model.assessments.domains if model.assessments is not None else {}
     ctx_now = _Context(current_label, previous_label_, current.values, previous.values,
-                       now, now, max_age)
+                       now, now, max_age, current.reconstructed, previous.reconstructed)
     ctx_before = _Context(previous_label_, before_previous, previous.values,
                           _stored_inputs(history, before_previous),
-                          min(now, derived.previous.end), now, max_age)
+                          min(now, derived.previous.end), now, max_age,
+                          previous.reconstructed)
 
     domains: dict[str, DomainResult] = {}
     for domain in DOMAINS:

@@ -57,8 +57,24 @@ def _next_level(result: DomainResult) -> int | None:
 # -- text ---------------------------------------------------------------------------------
 
 
+def _from_history(sources: tuple[str, ...]) -> str:
+    return "reconstructed from " + " and ".join(sources) + " history"
+
+
 def _criterion_line(c: CriterionResult) -> str:
-    return f"[{_MARK[c.status]}] {c.id} ({c.basis}): {c.reason}"
+    line = f"[{_MARK[c.status]}] {c.id} ({c.basis}): {c.reason}"
+    return line + f" [{_from_history(c.reconstructed)}]" if c.reconstructed else line
+
+
+def _reconstructed_note(result: LevelResult) -> str:
+    """``; reconstructed from github history: sast_all_repos, ...`` when a criterion of
+    that quarter rests on values a source rebuilt from its own history."""
+    by_sources: dict[tuple[str, ...], list[str]] = {}
+    for c in result.criteria:
+        if c.reconstructed:
+            by_sources.setdefault(c.reconstructed, []).append(c.id)
+    return "".join(f"; {_from_history(sources)}: {', '.join(ids)}"
+                   for sources, ids in by_sources.items())
 
 
 def _domain_text(result: DomainResult, assessment: Assessment) -> list[str]:
@@ -71,7 +87,8 @@ def _domain_text(result: DomainResult, assessment: Assessment) -> list[str]:
     if prev is not None:
         shown = f"{prev.level}" if prev.determined else f">= {prev.level} (not determined)"
         trend = f"trend {result.trend:+d}" if result.trend is not None else result.trend_note
-        lines.append(f"  {prev.quarter}: level {shown} [{prev.source}]; {trend}")
+        lines.append(f"  {prev.quarter}: level {shown} [{prev.source}]; {trend}"
+                     + _reconstructed_note(prev))
     entry = result.assessment
     if entry is not None:
         if entry.owner:
@@ -148,7 +165,8 @@ def _criterion_json(c: CriterionResult) -> dict[str, Any]:
     rule = c.criterion
     out: dict[str, Any] = {"id": c.id, "level": c.level, "kind": rule.kind, "basis": c.basis,
                            "indicator": rule.indicator, "status": c.status,
-                           "reason": c.reason, "requirement": rule.requirement()}
+                           "reason": c.reason, "requirement": rule.requirement(),
+                           "reconstructed_from": list(c.reconstructed)}
     if rule.kind == "attestation":
         out["claim"] = rule.claim
         out["evidence"] = [_evidence_json(e) for e in c.evidence]
@@ -164,7 +182,11 @@ def _criterion_json(c: CriterionResult) -> dict[str, Any]:
 
 def _level_json(result: LevelResult) -> dict[str, Any]:
     return {"quarter": result.quarter, "level": result.level,
-            "determined": result.determined, "source": result.source}
+            "determined": result.determined, "source": result.source,
+            # criteria whose values a source rebuilt from its own history
+            "reconstructed": [{"criterion": c.id, "metric": c.criterion.selector(),
+                               "from": list(c.reconstructed)}
+                              for c in result.criteria if c.reconstructed]}
 
 
 def _domain_json(result: DomainResult) -> dict[str, Any]:

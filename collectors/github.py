@@ -363,7 +363,9 @@ def compact_repository(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise TypeError("'name' or 'full_name' (not text)")
     return {
         "id": repo_id,
-        "node_id": raw.get("node_id"),
+        # a node id that is not text can only be sent back to GraphQL as garbage: the
+        # repository's review gate is then unknown
+        "node_id": raw.get("node_id") if isinstance(raw.get("node_id"), str) else None,
         "full_name": full_name,
         "name": name,
         "archived": bool(raw.get("archived", False)),

@@ -111,7 +111,8 @@ def derive_from(store: Store, settings: DerivationSettings, now: datetime,
     are not published.
     """
     return derive_all(
-        rows={family.name: store.iter_rows(family.kind, family.columns, collectors)
+        rows={family.name: store.iter_rows(family.kind, family.columns, collectors,
+                                           dict(family.where))
               for family in FAMILIES},
         settings=settings, now=now, history=history,
     )

@@ -419,14 +419,21 @@ class Store:
 
     # -- streaming reads for derivation ----------------------------------------------
 
-    def _stream(self, columns: str, table: str,
-                collectors: Sequence[str] | None) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``table``, only those of ``collectors`` unless that is ``None``."""
-        sql, params = f"SELECT {columns} FROM {table}", ()  # noqa: S608
+    def _stream(self, columns: str, table: str, collectors: Sequence[str] | None,
+                where: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``table``, only those of ``collectors`` unless that is ``None``, and
+        only those whose ``where`` columns equal the given values (names checked by the
+        caller against the kind's declaration)."""
+        sql, clauses, params = f"SELECT {columns} FROM {table}", [], []  # noqa: S608
         if collectors is not None:
-            sql += f" WHERE collector IN ({', '.join('?' * len(collectors)) or chr(39) * 2})"
-            params = tuple(collectors)
-        cursor = self._connect().execute(sql, params)
+            clauses.append(f"collector IN ({', '.join('?' * len(collectors)) or chr(39) * 2})")
+            params.extend(collectors)
+        for column, value in (where or {}).items():
+            clauses.append(f"{column} = ?")
+            params.append(value)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        cursor = self._connect().execute(sql, tuple(params))
         while True:
             rows = cursor.fetchmany(10_000)
             if not rows:
@@ -434,17 +441,21 @@ class Store:
             yield from rows
 
     def iter_rows(self, kind: RecordKind, columns: Sequence[str],
-                  collectors: Sequence[str] | None = None) -> Iterator[tuple[Any, ...]]:
-        """Stream ``columns`` of every stored record of ``kind`` (of ``collectors`` only).
+                  collectors: Sequence[str] | None = None,
+                  where: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Stream ``columns`` of every stored record of ``kind`` (of ``collectors`` only;
+        with ``where``, only rows whose columns equal those stored values).
 
         Derivation families name the columns they read; a name the kind's declaration
-        does not know is a programming error, refused before any SQL is built.
+        does not know is a programming error, refused before any SQL is built. ``where``
+        lets a family that needs a few rows of a large kind (internal reports among a
+        million findings) leave the others in SQLite instead of iterating them in Python.
         """
         spec = KINDS[kind]
-        unknown = set(columns) - set(spec.columns)
+        unknown = (set(columns) | set(where or ())) - set(spec.columns)
         if unknown:
             raise ValueError(f"{kind}: no stored column {sorted(unknown)}")
-        return self._stream(", ".join(columns), spec.table, collectors)
+        return self._stream(", ".join(columns), spec.table, collectors, where)
 
     def decode_rows(self, kind: RecordKind, collectors: Sequence[str] | None = None
                     ) -> Iterator[Any]:

@@ -304,6 +304,23 @@ REGRESSIONS: dict[str, Pinned] = {
         "`repo['id'] not in seen_ids`",
         pinned_field("github", "GET /orgs/octo-org/repos page 1", (0, "id"), [1]),
         counted=_RECORD),
+    "github-node-id-type": Pinned(
+        "github/field",
+        "collectors/github.py compact_repository: a node_id that is an object was sent back "
+        "in the GraphQL gate query (TypeError in the request); now the gate is unknown",
+        pinned_field("github", "GET /orgs/octo-org/repos page 1", (0, "node_id"),
+                     {"digest": 1.5, "result": 7})),
+    "github-analysis-item-shape": Pinned(
+        "github/field",
+        "tests/fuzz/api.py: an analysis that is not an object leaves that repository's "
+        "reconstructed SAST history unknown (no dated row), which loses no observation",
+        pinned_field("github", "GET /repos/octo-org/web/code-scanning/analyses page 1",
+                     (0,), [1, 2])),
+    "github-repo-created-at-missing": Pinned(
+        "github/field",
+        "a repository without created_at cannot be placed before the previous quarter's "
+        "end: its reconstructed row is left out (unknown), its current row is kept",
+        pinned_field("github", "GET /orgs/octo-org/repos page 1", (1, "created_at"), None)),
     "github-alert-repository": Pinned(
         "github/field",
         "collectors/github.py _dependabot/_code_scanning/_secret_scanning: "
@@ -365,6 +382,13 @@ REGRESSIONS: dict[str, Pinned] = {
         "the unstorable-text defect for a Prowler check id (refused where it is read)",
         pinned_scan("prowler", "prowler-output-aws-20261101100000.ocsf.json",
                     (0, "metadata", "event_code"), _SURROGATE), "skipped (malformed_record)"),
+    "trivy-modified-type-unhashable": Pinned(
+        "reports",
+        "collectors/reports/trivy.py: an ExperimentalModifiedFindings Type that is a list "
+        "reached `in _MODIFIED`: TypeError crashed the run; now counted as malformed",
+        pinned_scan("reports", "trivy.json",
+                    ("Results", 1, "ExperimentalModifiedFindings", 0, "Type"),
+                    [True, "5", True]), "skipped (malformed_record)"),
     "unstorable-text": Pinned(
         "sentinel/field",
         "a record with a lone surrogate (JSON \\ud800 in a rule name, title or id) passed "

@@ -276,3 +276,17 @@ def test_a_read_only_file_system_is_a_clear_error_at_start(small_filesystem: Pat
     with pytest.raises(StoreError, match=r"s\.db: .*the file system is read-only"):
         Store(small_filesystem / "s.db").apply(
             "c", CollectionResult(findings=[finding("2026-11-01")]), NOW)
+
+
+def test_rows_can_be_filtered_on_stored_values_in_sql(tmp_path: Path) -> None:
+    """Internal reports read a few rows of a large kind: the filter runs in SQLite."""
+    store = Store(tmp_path / "s.db")
+    internal = finding("2026-11-01", id="F-1", category="internal_report")
+    store.apply("c", CollectionResult(findings=[internal, finding("2026-11-02", id="F-2")]),
+                NOW)
+    rows = list(store.iter_rows(RecordKind.FINDING, ("category",),
+                                where={"category": "internal_report"}))
+    assert rows == [("internal_report",)]
+    assert len(list(store.iter_rows(RecordKind.FINDING, ("category",)))) == 2
+    with pytest.raises(ValueError, match="no stored column"):
+        list(store.iter_rows(RecordKind.FINDING, ("category",), where={"nope": 1}))

@@ -97,10 +97,11 @@ def parse(doc: Any, hints: Hints) -> list[Scan]:
             for item in as_list(result.get(field)):
                 handle(scan, target, item, None)
         for modified in as_list(result.get("ExperimentalModifiedFindings")):
-            if not isinstance(modified, dict) or modified.get("Type") not in _MODIFIED:
+            kind = modified.get("Type") if isinstance(modified, dict) else None
+            if not isinstance(kind, str) or kind not in _MODIFIED:  # a list is unhashable
                 scan.malformed += 1
                 continue
             reason = modified.get("Status") if isinstance(modified.get("Status"), str) \
                 else "suppressed"
-            _MODIFIED[modified["Type"]](scan, target, modified.get("Finding"), reason)
+            _MODIFIED[kind](scan, target, modified.get("Finding"), reason)
     return [scan]

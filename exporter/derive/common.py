@@ -151,6 +151,8 @@ class DerivationFamily:
     columns: tuple[str, ...]
     derive: DeriveFunction
     history_metrics: frozenset[str] = frozenset()
+    # stored column values the rows must have (filtered in SQL); empty = every row
+    where: tuple[tuple[str, Any], ...] = ()
 
 
 class Mean:

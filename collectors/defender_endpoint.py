@@ -48,7 +48,13 @@ from collectors.base import (
     CollectorError,
     ErrorKind,
 )
-from collectors.http import ApiClient, HttpSettings, decode_json, parse_timestamp
+from collectors.http import (
+    ApiClient,
+    HttpSettings,
+    decode_json,
+    page_objects,
+    parse_timestamp,
+)
 from collectors.records import RecordKind
 from collectors.records_detection import Telemetry, Workload, normalize_host
 from collectors.sentinel import TokenProvider
@@ -193,18 +199,9 @@ class DefenderEndpointCollector(Collector):
                 raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
                                      f"GET {MACHINES_PATH}: no 'value' array in the response")
             items = body["value"]
-            first = items[0].get("id") if items and isinstance(items[0], dict) else None
-            if isinstance(first, str):
-                if first in firsts:
-                    # A service that ignores $skip would answer the same page for ever.
-                    raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
-                                         f"GET {MACHINES_PATH}: a page repeats an earlier one")
-                firsts.add(first)
-            for item in items:
-                if isinstance(item, dict):
-                    yield item
-                else:
-                    errors[ErrorKind.MALFORMED_RECORD] += 1
+            # a service that ignores $skip would answer the same page for ever
+            for item in page_objects(items, firsts, f"GET {MACHINES_PATH}", errors):
+                yield item
             link = body.get("@odata.nextLink")
             if link:
                 if not isinstance(link, str) or httpx.URL(link).host != host:

@@ -44,7 +44,7 @@ from collectors.base import (
     CollectorError,
     ErrorKind,
 )
-from collectors.http import ApiClient, HttpSettings, parse_timestamp
+from collectors.http import ApiClient, HttpSettings, page_objects, parse_timestamp
 from collectors.records import RecordKind
 from collectors.records_detection import Telemetry, Workload, normalize_host
 from collectors.settings import Secret, StrictModel
@@ -167,17 +167,8 @@ class ElasticFleetCollector(Collector):
                                      f"GET {path}: no 'items' array in the response")
             items = body["items"]
             total = body.get("total")
-            first = items[0].get("id") if items and isinstance(items[0], dict) else None
-            if isinstance(first, str):
-                if first in firsts:
-                    raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
-                                         f"GET {path}: a page repeats an earlier one")
-                firsts.add(first)
-            for item in items:
-                if isinstance(item, dict):
-                    yield item
-                else:
-                    errors[ErrorKind.MALFORMED_RECORD] += 1
+            for item in page_objects(items, firsts, f"GET {path}", errors):
+                yield item
             read += len(items)
             if len(items) < self.config.page_size:
                 return

@@ -138,6 +138,27 @@ def status_error_kind(status: int) -> ErrorKind:
     return ErrorKind.CLIENT
 
 
+def page_objects(items: list[Any], firsts: set[str], what: str,
+                 errors: Counter[ErrorKind]) -> list[dict[str, Any]]:
+    """The objects of one listing page; an item that is no object is counted
+    (``malformed_record``), never guessed.
+
+    ``firsts`` holds the id of each earlier page's first item: a page that starts with
+    one of them is a server ignoring its offset (it would answer the same page for
+    ever), which fails the run as ``malformed_response`` naming ``what``.
+    """
+    first = items[0].get("id") if items and isinstance(items[0], dict) else None
+    if isinstance(first, str):
+        if first in firsts:
+            raise CollectorError(ErrorKind.MALFORMED_RESPONSE,
+                                 f"{what}: a page repeats an earlier one")
+        firsts.add(first)
+    objects = [item for item in items if isinstance(item, dict)]
+    if len(objects) < len(items):
+        errors[ErrorKind.MALFORMED_RECORD] += len(items) - len(objects)
+    return objects
+
+
 def path_segment(value: str) -> str | None:
     """A server-given id quoted as one URL path segment, or ``None`` when it is no text
     a request can carry (a lone surrogate from JSON ``\\ud800``).

@@ -81,6 +81,11 @@ class Hints:
 
 
 IGNORE = "ignore"  # a mapped severity that is not a finding (informational, note)
+# The four levels most scanners name as we do (case is folded by count_severity).
+FOUR_LEVELS: dict[str, Severity | str] = {
+    "critical": Severity.CRITICAL, "high": Severity.HIGH, "medium": Severity.MEDIUM,
+    "low": Severity.LOW,
+}
 
 
 def map_severity(raw: object, table: dict[str, Severity | str]) -> Severity | str | None:

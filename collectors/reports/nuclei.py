@@ -15,6 +15,7 @@ from typing import Any
 
 from collectors.records import Severity
 from collectors.reports.model import (
+    FOUR_LEVELS,
     IGNORE,
     Hints,
     Instance,
@@ -26,8 +27,7 @@ from collectors.reports.model import (
 )
 
 SEVERITIES: dict[str, Severity | str] = {
-    "critical": Severity.CRITICAL, "high": Severity.HIGH, "medium": Severity.MEDIUM,
-    "low": Severity.LOW, "info": IGNORE,
+    **FOUR_LEVELS, "info": IGNORE,
     # "unknown" is deliberately not mapped.
 }
 

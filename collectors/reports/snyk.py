@@ -14,6 +14,7 @@ from typing import Any
 
 from collectors.records import Severity
 from collectors.reports.model import (
+    FOUR_LEVELS,
     Hints,
     Instance,
     ReportError,
@@ -26,8 +27,7 @@ from collectors.reports.model import (
 )
 
 SEVERITIES: dict[str, Severity | str] = {
-    "critical": Severity.CRITICAL, "high": Severity.HIGH, "medium": Severity.MEDIUM,
-    "low": Severity.LOW,
+    **FOUR_LEVELS,
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from collectors.records import Severity
 from collectors.reports.model import (
+    FOUR_LEVELS,
     Hints,
     Instance,
     ReportError,
@@ -25,8 +26,7 @@ from collectors.reports.model import (
 )
 
 SEVERITIES: dict[str, Severity | str] = {
-    "critical": Severity.CRITICAL, "high": Severity.HIGH, "medium": Severity.MEDIUM,
-    "low": Severity.LOW,
+    **FOUR_LEVELS,
     # "UNKNOWN" (no severity in the advisory database) is deliberately not mapped.
 }
 

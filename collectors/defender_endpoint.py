@@ -24,7 +24,7 @@ one record, the best-reported one, as the derivation would join them anyway.
 
 Authentication is an Entra ID app with the ``Machine.Read.All`` application permission;
 tokens come from the project's one Entra token helper
-(:class:`collectors.sentinel.TokenProvider`), which survives between runs and makes no
+(:class:`collectors.azure_auth.TokenProvider`), which survives between runs and makes no
 client outlive a run's event loop. Host names are never logged: logs carry counts and
 the vendor's enum values.
 """
@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, field_validator
 
+from collectors.azure_auth import TokenProvider
 from collectors.base import (
     CollectContext,
     CollectionResult,
@@ -57,7 +58,6 @@ from collectors.http import (
 )
 from collectors.records import RecordKind
 from collectors.records_detection import Telemetry, Workload, normalize_host
-from collectors.sentinel import TokenProvider
 from collectors.settings import Secret, StrictModel
 from collectors.workloads import WorkloadJoin
 
@@ -146,8 +146,7 @@ class DefenderEndpointCollector(Collector):
         self.config: DefenderEndpointSettings = settings
         self._sleep = sleep
         self._transport = transport
-        # TokenProvider reads tenant_id, client_id and client_secret only.
-        self.tokens = TokenProvider(settings,  # type: ignore[arg-type]
+        self.tokens = TokenProvider(settings,
                                     lambda: self._client(settings.authority_host))
         self._logged_values: set[tuple[str, str]] = set()
 

@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, field_validator
 
+from collectors.azure_auth import TokenProvider
 from collectors.base import (
     CollectContext,
     CollectionResult,
@@ -73,7 +74,6 @@ from collectors.records_identity import (
     SignOn,
     pseudonym,
 )
-from collectors.sentinel import TokenProvider
 from collectors.settings import PositiveDuration, Secret, StrictModel
 
 GRAPH_SCOPE_SUFFIX = "/.default"
@@ -200,8 +200,7 @@ class EntraCollector(Collector):
         self.config: EntraSettings = settings
         self._sleep = sleep
         self._transport = transport
-        # TokenProvider reads tenant_id, client_id and client_secret only.
-        self.tokens = TokenProvider(settings,  # type: ignore[arg-type]
+        self.tokens = TokenProvider(settings,
                                     lambda: self._client(settings.authority_host))
         self._logged_parts: set[str] = set()
         self._logged_values: set[tuple[str, str]] = set()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -152,6 +153,24 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE repositories ADD COLUMN reconstructed INTEGER NOT NULL DEFAULT 0;",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s", re.I)
+
+
+def _column_already_there(db: sqlite3.Connection, statement: str) -> bool:
+    """Whether ``statement`` adds a column its table already has.
+
+    Migrations that create a kind's table use the declaration as it is *now*
+    (``KindSpec.create_sql``), so on a fresh store a table created by an early migration
+    already has a field that a later migration adds for stores created before it. The
+    later ``ADD COLUMN`` is then a no-op, and fresh and upgraded stores end up with the
+    same columns (tests/test_store.py checks every upgrade path).
+    """
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    table, column = match.groups()
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
 
 TABLES = {kind: spec.table for kind, spec in KINDS.items()}
 
@@ -312,7 +331,7 @@ class Store:
                 )
             for index in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[index].split(";"):
-                    if statement.strip():
+                    if statement.strip() and not _column_already_there(db, statement):
                         db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -290,3 +291,65 @@ def test_rows_can_be_filtered_on_stored_values_in_sql(tmp_path: Path) -> None:
     assert len(list(store.iter_rows(RecordKind.FINDING, ("category",)))) == 2
     with pytest.raises(ValueError, match="no stored column"):
         list(store.iter_rows(RecordKind.FINDING, ("category",), where={"nope": 1}))
+
+
+def _schema(path: Path) -> dict[str, Any]:
+    """Every table's columns (name, type, not null, default, key) and every index."""
+    db = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return {
+            "tables": {t: sorted(tuple(row[1:]) for row in db.execute(f"PRAGMA table_info({t})"))
+                       for t in tables},
+            "indexes": sorted(r for r in db.execute(
+                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
+                "AND name NOT LIKE 'sqlite_%'")),
+        }
+    finally:
+        db.close()
+
+
+def test_a_store_created_at_any_earlier_version_upgrades_to_the_fresh_schema(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fresh and upgraded stores must not drift: every upgrade path ends at one schema."""
+    import exporter.store as store_module
+
+    migrations = list(store_module.MIGRATIONS)
+    fresh = tmp_path / "fresh.db"
+    Store(fresh)
+    expected = _schema(fresh)
+    for version in range(1, len(migrations)):
+        path = tmp_path / f"v{version}.db"
+        with monkeypatch.context() as m:
+            m.setattr(store_module, "MIGRATIONS", migrations[:version])
+            m.setattr(store_module, "SCHEMA_VERSION", version)
+            assert Store(path).schema_version == version
+        assert Store(path).schema_version == len(migrations)
+        assert _schema(path) == expected, f"upgraded from version {version}"
+
+
+def test_a_field_added_later_to_a_kind_created_from_its_declaration_migrates_both_ways(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kind's table is created from its current declaration, so on a fresh store it
+    already has a field that a later ``add_column_sql`` migration adds for older stores."""
+    import exporter.store as store_module
+    from collectors.kinds import KINDS
+    from collectors.records import RecordKind
+
+    spec = KINDS[RecordKind.ARTIFACT]
+    field = next(f for f in spec.fields if not f.not_null and not f.key)
+    before = list(store_module.MIGRATIONS)
+    upgraded = tmp_path / "old.db"
+    Store(upgraded)
+    db = sqlite3.connect(upgraded)  # as written before the field existed
+    db.execute(f"ALTER TABLE {spec.table} DROP COLUMN {field.column}")
+    db.commit()
+    db.close()
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*before, spec.add_column_sql(field.name)])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(before) + 1)
+    fresh = tmp_path / "fresh.db"
+    Store(fresh)  # the ADD COLUMN finds the column there and is skipped
+    Store(upgraded)
+    assert _schema(fresh) == _schema(upgraded)
+    assert any(col[0] == field.column for col in _schema(upgraded)["tables"][spec.table])

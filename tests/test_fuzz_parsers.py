@@ -294,19 +294,19 @@ REGRESSIONS: dict[str, Pinned] = {
                      _SURROGATE), MALFORMED),
     "github-repo-name-type": Pinned(
         "github/field",
-        "collectors/github.py _included/_match_any: a repository whose name or full_name "
+        "github/repositories.py _included/_match_any: a repository whose name or full_name "
         "is not a string crashed the run (compact_repository did not check types)",
         pinned_field("github", "GET /orgs/octo-org/repos page 1", (3, "full_name"), None),
         counted=_RECORD),
     "github-repo-id-type": Pinned(
         "github/field",
-        "collectors/github.py _collect_org: an unhashable repository id (a list) crashed "
+        "github/collector.py _collect_org: an unhashable repository id (a list) crashed "
         "`repo['id'] not in seen_ids`",
         pinned_field("github", "GET /orgs/octo-org/repos page 1", (0, "id"), [1]),
         counted=_RECORD),
     "github-node-id-type": Pinned(
         "github/field",
-        "collectors/github.py compact_repository: a node_id that is an object was sent back "
+        "github/repositories.py compact_repository: a node_id that is an object was sent back "
         "in the GraphQL gate query (TypeError in the request); now the gate is unknown",
         pinned_field("github", "GET /orgs/octo-org/repos page 1", (0, "node_id"),
                      {"digest": 1.5, "result": 7})),
@@ -323,7 +323,7 @@ REGRESSIONS: dict[str, Pinned] = {
         pinned_field("github", "GET /orgs/octo-org/repos page 1", (1, "created_at"), None)),
     "github-alert-repository": Pinned(
         "github/field",
-        "collectors/github.py _dependabot/_code_scanning/_secret_scanning: "
+        "github/alerts.py _dependabot/_code_scanning/_secret_scanning: "
         "item['repository']['full_name'] was read outside the per-alert guard: an alert "
         "whose repository lacks full_name (KeyError) or has a list or object there "
         "(TypeError in a set) crashed the run",
@@ -331,7 +331,7 @@ REGRESSIONS: dict[str, Pinned] = {
         counted=_RECORD),
     "github-attached-name-type": Pinned(
         "github/field",
-        "collectors/github.py _configurations.attached: an attached repository whose "
+        "github/repositories.py _configurations.attached: an attached repository whose "
         "full_name is a list crashed the run as a dict key (now: the page's items lack a "
         "required field, as when the name is missing)",
         pinned_field("github",
@@ -339,20 +339,20 @@ REGRESSIONS: dict[str, Pinned] = {
                      (0, "repository", "full_name"), ["x"]), MALFORMED),
     "github-configuration-value": Pinned(
         "github/field",
-        "collectors/github.py _configurations.state: a setting value that is an object "
+        "github/repositories.py _configurations.state: a setting value that is an object "
         "was looked up in a dict: TypeError (now: the setting is unknown)",
         pinned_field("github", "GET /orgs/octo-org/code-security/configurations page 1",
                      (0, "secret_scanning"), {})),
     "github-gate-rules-shape": Pinned(
         "github/field",
-        "collectors/github.py gate_facts_from_graphql: a rules block that is a list, rule "
+        "github/gates.py gate_facts_from_graphql: a rules block that is a list, rule "
         "nodes that are a number, or a review count that is a list or object (int()) "
         "crashed the run (now: that repository's gate is unknown)",
         pinned_field("github", "POST /graphql page 1",
                      ("data", "nodes", 0, "defaultBranchRef", "rules"), [{"x": 1}])),
     "github-analysis-time": Pinned(
         "github/field",
-        "collectors/github.py _sast.latest_analysis: an analysis whose created_at is not "
+        "github/sast.py _sast.latest_analysis: an analysis whose created_at is not "
         "a string (parse_timestamp's ValueError) or whose tool is not an object "
         "(AttributeError) crashed the run (now: that analysis is no evidence)",
         pinned_field("github", "GET /repos/octo-org/web/code-scanning/analyses page 1",

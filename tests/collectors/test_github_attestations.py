@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from collectors.base import CollectorError, ErrorKind
-from collectors.github_attestations import AttestationError, provenance_level
+from collectors.github.attestations import AttestationError, provenance_level
 from collectors.records import RecordKind
 from tests.collectors.test_github import ORG, Server, make_collector, make_settings, run, serve
 from tests.fixtures.github import attestations as a

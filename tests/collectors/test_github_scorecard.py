@@ -22,8 +22,8 @@ import pytest
 import respx
 
 from collectors.base import CollectContext, ErrorKind
-from collectors.github_scorecard import parse_result, read_scorecards, round_score
-from collectors.github_supply_chain import SupplyChainSettings
+from collectors.github.scorecard import parse_result, read_scorecards, round_score
+from collectors.github.supply_chain import SupplyChainSettings
 from collectors.http import HttpSettings
 from tests.collectors.test_github import (
     NOW,

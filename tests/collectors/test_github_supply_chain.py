@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from collectors.base import ErrorKind
-from collectors.github_supply_chain import WorkflowError, analyse_workflow
+from collectors.github.supply_chain import WorkflowError, analyse_workflow
 from tests.collectors.test_github import ORG, Server, make_collector, make_settings, run, serve
 from tests.fixtures.github import builders as b
 

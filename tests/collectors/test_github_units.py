@@ -157,7 +157,7 @@ def test_graphql_refusals_publish_unreadable_review_gates(monkeypatch, caplog) -
 
 
 def test_refused_bypass_actors_only_withhold_admin_enforcement() -> None:
-    from collectors.github import _graphql_unreadable
+    from collectors.github.gates import _graphql_unreadable
 
     rules = [
         b.ruleset_rule("DELETION"), b.ruleset_rule("NON_FAST_FORWARD"),
@@ -392,7 +392,7 @@ def _answer(status: int, remaining: int, reset: int = 2000) -> httpx.Response:
 
 
 def test_budget_estimate_is_debited_when_sent_and_errs_low(monkeypatch) -> None:
-    from collectors.github_api import _Credentials
+    from collectors.github.api import _Credentials
 
     monkeypatch.setenv("GH_TEST_TOKEN_2", "ghp_SECOND")
     settings = make_settings(monkeypatch, tokens=[{"env": "GH_TEST_TOKEN"},

@@ -1,6 +1,6 @@
 """GitHub transport for the ``github`` collector: auth, rate-limit budgets, token failover.
 
-Split out of ``collectors/github.py`` (the collector); nothing here knows about records.
+Split out of the collector (``collectors/github/collector.py``); nothing here knows about records.
 
 Budgets. GitHub counts requests per credential and resource (``core``, ``graphql``,
 ``code_search``) in hourly windows and reports the window after every response

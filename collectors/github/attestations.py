@@ -53,7 +53,7 @@ from typing import Any
 import httpx
 
 from collectors.base import CollectContext, CollectorError, ErrorKind
-from collectors.github_api import GitHubApi
+from collectors.github.api import GitHubApi
 from collectors.http import decode_json, parse_timestamp
 from collectors.records_supply_chain import Artifact
 

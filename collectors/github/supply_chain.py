@@ -24,7 +24,7 @@ facts were last read (``pushed_at`` of the repository listing, kept in the state
   "hardened"). A workflow file that is not valid YAML, or not a workflow, is counted
   (``malformed_record``) and makes that repository's two facts unknown, never fatal.
 
-OpenSSF Scorecard scores (``scorecard_score``) are read by ``collectors/github_scorecard.py``
+OpenSSF Scorecard scores (``scorecard_score``) are read by ``collectors/github/scorecard.py``
 (public API for public repositories, Scorecard's JSON output files for the others),
 independently of pushes.
 
@@ -48,9 +48,9 @@ import yaml
 from pydantic import Field, field_validator
 
 from collectors.base import CollectContext, CollectorError, ErrorKind
-from collectors.github_api import GitHubApi, message_of
-from collectors.github_attestations import read_artifacts
-from collectors.github_scorecard import read_scorecards
+from collectors.github.api import GitHubApi, message_of
+from collectors.github.attestations import read_artifacts
+from collectors.github.scorecard import read_scorecards
 from collectors.http import decode_json
 from collectors.records_supply_chain import Artifact
 from collectors.settings import ConfigPath, PositiveDuration, StrictModel
@@ -186,8 +186,8 @@ class RepoSupplyChain:
     sbom: bool | None = None
     pinned_actions: bool | None = None
     egress_control: bool | None = None
-    scorecard_score: int | None = None  # kept in the state apart (github_scorecard.py)
-    artifacts: list[Artifact] = field(default_factory=list)  # github_attestations.py
+    scorecard_score: int | None = None  # kept in the state apart (scorecard.py)
+    artifacts: list[Artifact] = field(default_factory=list)  # attestations.py
 
     def as_state(self) -> dict[str, Any]:
         return {"sbom": self.sbom, "pinned_actions": self.pinned_actions,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.maturity.explain import explain_json
 from exporter.maturity.model import DEFAULT_RULES, DOMAINS
+from exporter.maturity.playbooks import playbook_json
 
 if TYPE_CHECKING:
     from exporter.derive import Derived
@@ -128,6 +129,10 @@ def review_content(assessment: Assessment, model: MaturityModel, derived: Derive
         previous_key_metrics=key_metrics(derived, assessment.previous_quarter),
         inputs=file_digests(model),
     )
+    # The next step's playbook is frozen with the review: what was agreed to do next.
+    for entry in content["domains"].values():
+        entry["playbook"] = playbook_json(model.playbooks, entry["domain"], entry["level"],
+                                          entry.get("criteria", []))
     return content
 
 

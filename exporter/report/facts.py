@@ -146,6 +146,8 @@ def build_facts(content: Mapping[str, Any], *,
             "next_actions": list(entry.get("next_actions", [])),
             "next_level": (entry["next_level"]["level"] if entry.get("next_level") else None),
             "gaps": _gap_items(entry),
+            # the playbook's steps to the next level (frozen in the review content)
+            "playbook": [dict(step) for step in entry.get("playbook", [])],
             "stale_evidence": [e.get("id") or e.get("text") or "?"
                                for e in entry.get("evidence", []) if e.get("stale")],
             "criteria_total": len(entry.get("criteria", [])),
@@ -182,6 +184,7 @@ def build_facts(content: Mapping[str, Any], *,
     priorities = [{"domain": d["domain"], "owner": d["owner"], "from": d["level"],
                    "to": d["level"] + 1, "target": d["target"], "gap": d["gap"],
                    "steps": [g for g in d["gaps"] if g["status"] != "met"],
+                   "playbook_steps": [s for s in d["playbook"] if not s["done"]],
                    "next_actions": d["next_actions"]}
                   for d in below[:PRIORITIES]]
 

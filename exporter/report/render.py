@@ -97,6 +97,13 @@ def _gap_text(gap: dict[str, Any]) -> str:
     return f"{gap['indicator']} ({gap['criterion']}: {gap['requirement']}{measured})"
 
 
+def _step_text(step: dict[str, Any]) -> str:
+    tools = f"; tools: {', '.join(step['tool_options'])}" if step.get("tool_options") else ""
+    measure = f" [{step['criterion']}]" if step.get("criterion") else ""
+    return (f"Playbook: {step['action']} — done when: {step['success_criterion']}{measure}; "
+            f"effort: {step['effort_estimate']}{tools}")
+
+
 def _outcome_text(o: dict[str, Any]) -> str:
     def v(x: float | None) -> str:
         return NO_DATA if x is None else f"{x:.4g}"
@@ -159,6 +166,8 @@ def render_markdown(facts: dict[str, Any]) -> str:
         owner = p["owner"] or "no owner"
         out.append(f"{index}. **Advance {_name(p['domain'])} from level {p['from']} to "
                    f"{p['to']}** (target {p['target']}, owner: {_md_escape(owner)})")
+        for step in p.get("playbook_steps", []):
+            out.append(f"   - {_md_escape(_step_text(step))}")
         for step in p["steps"]:
             out.append(f"   - {_md_escape(_gap_text(step))}")
         for action in p["next_actions"]:
@@ -292,7 +301,8 @@ def render_html(facts: dict[str, Any]) -> str:
     else:
         h.append("<ol>")
         for p in facts["priorities"]:
-            steps = [_e(_gap_text(s)) for s in p["steps"]]
+            steps = [_e(_step_text(s)) for s in p.get("playbook_steps", [])]
+            steps += [_e(_gap_text(s)) for s in p["steps"]]
             steps += [_e(f"Next action: {a}") for a in p["next_actions"]]
             h.append(f"<li><strong>Advance {_e(_name(p['domain']))} from level {p['from']} "
                      f"to {p['to']}</strong> (target {_e(p['target'])}, owner: "

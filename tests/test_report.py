@@ -303,7 +303,7 @@ def recorded(tmp_path: Path) -> Path:
 def test_report_command_writes_every_format_from_the_store(
         recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    for fmt in ("markdown", "html", "json", "backlog-csv", "backlog-json", "dsomm"):
+    for fmt in ("markdown", "text", "html", "json", "backlog-csv", "backlog-json", "dsomm"):
         out = tmp_path / f"r.{fmt}"
         assert main(["report", "--config", str(recorded), "--format", fmt,
                      "--output", str(out)]) == 0, fmt
@@ -464,3 +464,24 @@ def test_docs_list_the_dsomm_mapping() -> None:
     docs = (Path(__file__).resolve().parent.parent / "docs" / "report.md").read_text()
     for _dim, _sub, name, uuid, domain, minimum in DSOMM_MAPPING:
         assert f"| {name} | {uuid} | {domain} {minimum} |" in docs, name
+
+
+def test_text_format_has_every_section_and_no_data() -> None:
+    text = render(facts(metrics={"critical_mttr_days": 2.5}), "text").decode()
+    assert text.startswith("Acme — Security Programme Maturity — 2026-Q4\n")
+    for heading in ("WHERE WE ARE", "WHAT CHANGED SINCE 2026-Q3", "KEY METRICS",
+                    "WHAT IS STILL WEAK", "NEXT QUARTER'S PRIORITIES", "WHO OWNS IT",
+                    "12-MONTH ROADMAP", "LEVELS BY QUARTER", "REVIEW NOTES"):
+        assert f"\n{heading}\n" + "=" * len(heading) + "\n" in text, heading
+    assert "Overall score: 2.2 / 5.0\n" in text
+    assert "  identity access            level 2 (Developing)   previous no data  new  " \
+           "target 3, gap 1\n" in text
+    assert "Regressions: cloud infrastructure: 4 → 3\n" in text
+    assert "  Mean time to remediate critical vulnerabilities: 2.5 days (2026-Q3: no data), " \
+           "trend no data; targets L3: < 30 days, L4: < 7 days, L5: < 3 days\n" in text
+    assert "1. Advance incident response from level 1 to 2 (target 4, owner: Owner " \
+           "incident_response)\n" in text
+    assert "  incident response: level 2 by 2027-Q1, level 3 by 2027-Q2, level 4 by " \
+           "2027-Q3\n" in text
+    assert "<" not in text.split("KEY METRICS")[0]  # no markup
+    assert "**" not in text and "|" not in text and "Secret Person" not in text

@@ -47,6 +47,10 @@ KEY_METRICS: tuple[tuple[str, str, tuple[tuple[str, str], ...], str], ...] = (
     ("monitoring_coverage", "devsecops_telemetry_coverage_ratio", (), "ratio"),
     ("critical_sla_compliance", "vulnerability_sla_compliance_pct",
      (("severity", "critical"),), "pct"),
+    # Step 5 outcome metrics with level targets: breach impact and exposure window.
+    ("mttc_hours", "security_incident_mttc_hours", (), "hours"),
+    ("critical_exposure_window", "devsecops_vulnerability_exposure_window_seconds",
+     (("severity", "critical"),), "seconds"),
 )
 
 

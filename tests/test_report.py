@@ -485,3 +485,40 @@ def test_text_format_has_every_section_and_no_data() -> None:
            "2027-Q3\n" in text
     assert "<" not in text.split("KEY METRICS")[0]  # no markup
     assert "**" not in text and "|" not in text and "Secret Person" not in text
+
+
+def test_step5_mttc_and_exposure_window_targets_are_key_metrics() -> None:
+    content = make_content()
+    content["key_metrics"]["mttc_hours"] = {"value": 6.0, "unit": "hours"}
+    content["previous_key_metrics"]["mttc_hours"] = {"value": 12.0, "unit": "hours"}
+    content["key_metrics"]["critical_exposure_window"] = {"value": 9 * 86400.0,
+                                                          "unit": "seconds"}
+    by = {m["name"]: m for m in build_facts(content)["key_metrics"]}
+    assert (by["mttc_hours"]["shown"], by["mttc_hours"]["previous_shown"],
+            by["mttc_hours"]["arrow"]) == ("6.0 hours", "12.0 hours", "▼ better")
+    assert by["mttc_hours"]["targets"] == {"3": "< 24 hours", "4": "< 4 hours",
+                                           "5": "< 1 hour (automated containment)"}
+    window = by["critical_exposure_window"]
+    assert (window["shown"], window["previous_shown"], window["arrow"]) == (
+        "9.0 days", "no data", "")
+    assert window["targets"] == {"3": "< 30 days",
+                                 "4": "< 7 days internet-facing; < 14 days internal",
+                                 "5": "< 3 days for CISA KEV"}
+    md = render(build_facts(content), "markdown").decode()
+    assert "| Mean time to contain an incident | 6.0 hours | 12.0 hours | ▼ better | L3: < 24 " \
+           "hours, L4: < 4 hours, L5: < 1 hour (automated containment) |" in md
+
+
+def test_key_metrics_read_mttc_and_exposure_window_from_the_derived_values() -> None:
+    from types import SimpleNamespace
+
+    from exporter.review import key_metrics
+
+    values = {("security_incident_mttc_hours", ()): 3.5,
+              ("devsecops_vulnerability_exposure_window_seconds",
+               (("severity", "critical"),)): 172800.0}
+    derived = SimpleNamespace(by_quarter={"2026-Q4": SimpleNamespace(values=values)})
+    out = key_metrics(derived, "2026-Q4")
+    assert (out["mttc_hours"]["value"], out["mttc_hours"]["unit"]) == (3.5, "hours")
+    assert out["critical_exposure_window"]["value"] == 172800.0
+    assert out["incidents_detected_within_4h"]["value"] is None

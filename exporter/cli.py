@@ -513,10 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = add("report", "Write the quarterly maturity report (from the store, never an API).")
     report.add_argument("--format", default="html",
-                        choices=["html", "markdown", "md", "pdf", "json", "backlog-csv",
+                        choices=["html", "markdown", "md", "text", "pdf", "json", "backlog-csv",
                                  "backlog-json", "audit-csv", "dsomm"],
-                        help="html (default, self-contained), markdown, pdf (headless "
-                             "Chromium), json (the facts), backlog-csv (Jira), backlog-json, "
+                        help="html (default, self-contained), markdown, text (plain), "
+                             "pdf (headless Chromium), json (the facts), backlog-csv (Jira), "
+                             "backlog-json, "
                              "audit-csv (every criterion with its evidence), dsomm (OWASP "
                              "DSOMM team-progress.yaml)")
     report.add_argument("--output", help="file to write atomically (default: stdout)")

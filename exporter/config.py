@@ -230,6 +230,8 @@ class ScansConfig(StrictModel):
 class MaturityConfig(StrictModel):
     rules: ConfigPath | None = Field(default=None, description="level rules; default: bundled")
     assessments: ConfigPath | None = None
+    playbooks: ConfigPath | None = Field(default=None,
+                                         description="level-up playbooks; default: bundled")
     evidence_max_age: PositiveDuration = timedelta(days=120)
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.maturity.explain import explain_json
 from exporter.maturity.model import DEFAULT_RULES, DOMAINS
+from exporter.maturity.playbooks import playbook_json
 
 if TYPE_CHECKING:
     from exporter.derive import Derived
@@ -46,6 +47,10 @@ KEY_METRICS: tuple[tuple[str, str, tuple[tuple[str, str], ...], str], ...] = (
     ("monitoring_coverage", "devsecops_telemetry_coverage_ratio", (), "ratio"),
     ("critical_sla_compliance", "vulnerability_sla_compliance_pct",
      (("severity", "critical"),), "pct"),
+    # Step 5 outcome metrics with level targets: breach impact and exposure window.
+    ("mttc_hours", "security_incident_mttc_hours", (), "hours"),
+    ("critical_exposure_window", "devsecops_vulnerability_exposure_window_seconds",
+     (("severity", "critical"),), "seconds"),
 )
 
 
@@ -128,6 +133,10 @@ def review_content(assessment: Assessment, model: MaturityModel, derived: Derive
         previous_key_metrics=key_metrics(derived, assessment.previous_quarter),
         inputs=file_digests(model),
     )
+    # The next step's playbook is frozen with the review: what was agreed to do next.
+    for entry in content["domains"].values():
+        entry["playbook"] = playbook_json(model.playbooks, entry["domain"], entry["level"],
+                                          entry.get("criteria", []))
     return content
 
 

@@ -303,7 +303,7 @@ def recorded(tmp_path: Path) -> Path:
 def test_report_command_writes_every_format_from_the_store(
         recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    for fmt in ("markdown", "html", "json", "backlog-csv", "backlog-json", "dsomm"):
+    for fmt in ("markdown", "text", "html", "json", "backlog-csv", "backlog-json", "dsomm"):
         out = tmp_path / f"r.{fmt}"
         assert main(["report", "--config", str(recorded), "--format", fmt,
                      "--output", str(out)]) == 0, fmt
@@ -464,3 +464,61 @@ def test_docs_list_the_dsomm_mapping() -> None:
     docs = (Path(__file__).resolve().parent.parent / "docs" / "report.md").read_text()
     for _dim, _sub, name, uuid, domain, minimum in DSOMM_MAPPING:
         assert f"| {name} | {uuid} | {domain} {minimum} |" in docs, name
+
+
+def test_text_format_has_every_section_and_no_data() -> None:
+    text = render(facts(metrics={"critical_mttr_days": 2.5}), "text").decode()
+    assert text.startswith("Acme — Security Programme Maturity — 2026-Q4\n")
+    for heading in ("WHERE WE ARE", "WHAT CHANGED SINCE 2026-Q3", "KEY METRICS",
+                    "WHAT IS STILL WEAK", "NEXT QUARTER'S PRIORITIES", "WHO OWNS IT",
+                    "12-MONTH ROADMAP", "LEVELS BY QUARTER", "REVIEW NOTES"):
+        assert f"\n{heading}\n" + "=" * len(heading) + "\n" in text, heading
+    assert "Overall score: 2.2 / 5.0\n" in text
+    assert "  identity access            level 2 (Developing)   previous no data  new  " \
+           "target 3, gap 1\n" in text
+    assert "Regressions: cloud infrastructure: 4 → 3\n" in text
+    assert "  Mean time to remediate critical vulnerabilities: 2.5 days (2026-Q3: no data), " \
+           "trend no data; targets L3: < 30 days, L4: < 7 days, L5: < 3 days\n" in text
+    assert "1. Advance incident response from level 1 to 2 (target 4, owner: Owner " \
+           "incident_response)\n" in text
+    assert "  incident response: level 2 by 2027-Q1, level 3 by 2027-Q2, level 4 by " \
+           "2027-Q3\n" in text
+    assert "<" not in text.split("KEY METRICS")[0]  # no markup
+    assert "**" not in text and "|" not in text and "Secret Person" not in text
+
+
+def test_step5_mttc_and_exposure_window_targets_are_key_metrics() -> None:
+    content = make_content()
+    content["key_metrics"]["mttc_hours"] = {"value": 6.0, "unit": "hours"}
+    content["previous_key_metrics"]["mttc_hours"] = {"value": 12.0, "unit": "hours"}
+    content["key_metrics"]["critical_exposure_window"] = {"value": 9 * 86400.0,
+                                                          "unit": "seconds"}
+    by = {m["name"]: m for m in build_facts(content)["key_metrics"]}
+    assert (by["mttc_hours"]["shown"], by["mttc_hours"]["previous_shown"],
+            by["mttc_hours"]["arrow"]) == ("6.0 hours", "12.0 hours", "▼ better")
+    assert by["mttc_hours"]["targets"] == {"3": "< 24 hours", "4": "< 4 hours",
+                                           "5": "< 1 hour (automated containment)"}
+    window = by["critical_exposure_window"]
+    assert (window["shown"], window["previous_shown"], window["arrow"]) == (
+        "9.0 days", "no data", "")
+    assert window["targets"] == {"3": "< 30 days",
+                                 "4": "< 7 days internet-facing; < 14 days internal",
+                                 "5": "< 3 days for CISA KEV"}
+    md = render(build_facts(content), "markdown").decode()
+    assert "| Mean time to contain an incident | 6.0 hours | 12.0 hours | ▼ better | L3: < 24 " \
+           "hours, L4: < 4 hours, L5: < 1 hour (automated containment) |" in md
+
+
+def test_key_metrics_read_mttc_and_exposure_window_from_the_derived_values() -> None:
+    from types import SimpleNamespace
+
+    from exporter.review import key_metrics
+
+    values = {("security_incident_mttc_hours", ()): 3.5,
+              ("devsecops_vulnerability_exposure_window_seconds",
+               (("severity", "critical"),)): 172800.0}
+    derived = SimpleNamespace(by_quarter={"2026-Q4": SimpleNamespace(values=values)})
+    out = key_metrics(derived, "2026-Q4")
+    assert (out["mttc_hours"]["value"], out["mttc_hours"]["unit"]) == (3.5, "hours")
+    assert out["critical_exposure_window"]["value"] == 172800.0
+    assert out["incidents_detected_within_4h"]["value"] is None

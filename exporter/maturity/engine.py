@@ -58,6 +58,8 @@ class MaturityModel:
     rules_source: str = "<bundled>"
     assessments_source: str | None = None
     config: Any = None
+    playbooks: Any = None  # exporter.maturity.playbooks.PlaybooksFile
+    playbooks_source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from exporter.maturity.engine import DETERMINED_KEY, LEVEL_METRIC
 from exporter.report.exports import backlog_csv, backlog_json, dsomm_yaml
 from exporter.report.facts import build_facts
 from exporter.report.pdf import PdfError, html_to_pdf
-from exporter.report.render import render_html, render_markdown
+from exporter.report.render import render_html, render_markdown, render_text
 from exporter.review import current_reviews
 
 if TYPE_CHECKING:
     from exporter.store import Store
 
-FORMATS = ("html", "markdown", "md", "pdf", "json", "backlog-csv", "backlog-json", "dsomm")
+FORMATS = ("html", "markdown", "md", "text", "pdf", "json", "backlog-csv", "backlog-json", "dsomm")
 
 __all__ = ["FORMATS", "PdfError", "build_facts", "gather", "render", "stored_levels"]
 
@@ -64,6 +64,8 @@ def render(facts: dict[str, Any], fmt: str, *, team: str = "Default") -> bytes:
         return render_html(facts).encode("utf-8")
     if fmt in ("markdown", "md"):
         return render_markdown(facts).encode("utf-8")
+    if fmt == "text":
+        return render_text(facts).encode("utf-8")
     if fmt == "pdf":
         return html_to_pdf(render_html(facts))
     if fmt == "json":

@@ -29,11 +29,38 @@ CSV_COLUMNS = ("Summary", "Description", "Labels", "Labels", "Assignee", "Domain
 
 
 def backlog_items(facts: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every backlog item: next-level gaps first, then the named next actions."""
+    """Every backlog item: open playbook steps, the other next-level gaps, next actions.
+
+    A playbook step not done yet (its criterion not met) carries its effort estimate;
+    an unmet criterion that an open step already names is not listed twice.
+    """
     items = []
     for d in facts["domains"]:
         domain, owner = d["domain"], d["owner"]
+        covered = set()
+        for step in d.get("playbook", []):
+            if step["done"]:
+                continue
+            covered.add(step.get("criterion"))
+            criterion = step.get("criterion")
+            body = [f"Domain: {domain} (level {d['level']}, target "
+                    f"{d['target'] if d['target'] is not None else 'not set'}).",
+                    f"Owner: {owner or 'no owner'}.",
+                    f"Playbook step from level {step['from']} to {step['to']}: "
+                    f"{step['action']}.", f"Success criterion: {step['success_criterion']}."]
+            if step.get("tool_options"):
+                body.append("Tool options: " + ", ".join(step["tool_options"]) + ".")
+            items.append({
+                "title": f"[{domain}] Level {step['to']}: {step['action']}",
+                "body": "\n".join(body), "labels": [LABEL, domain], "domain": domain,
+                "owner": owner, "level": step["to"], "criterion": criterion,
+                "success_criterion": step["success_criterion"],
+                "metric": (f'devsecops_maturity_criterion_met{{criterion="{criterion}"}}'
+                           if criterion else f'devsecops_maturity_level{{domain="{domain}"}}'),
+                "effort": step["effort_estimate"], "kind": "playbook_step"})
         for gap in d["gaps"]:
+            if gap["criterion"] in covered:
+                continue
             metric = None
             if gap.get("metric"):
                 inner = ",".join(f'{k}="{v}"' for k, v in sorted(gap["labels"].items()))

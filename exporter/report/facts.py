@@ -56,6 +56,15 @@ KEY_METRIC_INFO: dict[str, dict[str, Any]] = {
     "critical_sla_compliance": {
         "title": "Critical vulnerabilities remediated within SLA", "better": "higher",
         "targets": {4: "> 90%"}},
+    # Step 5 breach_impact and vulnerability_exposure, with their level targets as written.
+    "mttc_hours": {
+        "title": "Mean time to contain an incident", "better": "lower",
+        "targets": {3: "< 24 hours", 4: "< 4 hours", 5: "< 1 hour (automated containment)"}},
+    "critical_exposure_window": {
+        "title": "Mean exposure window for critical CVEs (disclosure to patch)",
+        "better": "lower",
+        "targets": {3: "< 30 days", 4: "< 7 days internet-facing; < 14 days internal",
+                    5: "< 3 days for CISA KEV"}},
 }
 
 
@@ -69,6 +78,10 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value:.0f}%"
     if unit == "days":
         return f"{value:.1f} days"
+    if unit == "hours":
+        return f"{value:.1f} hours"
+    if unit == "seconds":  # a duration in base units, shown in days
+        return f"{value / 86400:.1f} days"
     return f"{value:g}"
 
 
@@ -146,6 +159,8 @@ def build_facts(content: Mapping[str, Any], *,
             "next_actions": list(entry.get("next_actions", [])),
             "next_level": (entry["next_level"]["level"] if entry.get("next_level") else None),
             "gaps": _gap_items(entry),
+            # the playbook's steps to the next level (frozen in the review content)
+            "playbook": [dict(step) for step in entry.get("playbook", [])],
             "stale_evidence": [e.get("id") or e.get("text") or "?"
                                for e in entry.get("evidence", []) if e.get("stale")],
             "criteria_total": len(entry.get("criteria", [])),
@@ -182,6 +197,7 @@ def build_facts(content: Mapping[str, Any], *,
     priorities = [{"domain": d["domain"], "owner": d["owner"], "from": d["level"],
                    "to": d["level"] + 1, "target": d["target"], "gap": d["gap"],
                    "steps": [g for g in d["gaps"] if g["status"] != "met"],
+                   "playbook_steps": [s for s in d["playbook"] if not s["done"]],
                    "next_actions": d["next_actions"]}
                   for d in below[:PRIORITIES]]
 

@@ -97,6 +97,13 @@ def _gap_text(gap: dict[str, Any]) -> str:
     return f"{gap['indicator']} ({gap['criterion']}: {gap['requirement']}{measured})"
 
 
+def _step_text(step: dict[str, Any]) -> str:
+    tools = f"; tools: {', '.join(step['tool_options'])}" if step.get("tool_options") else ""
+    measure = f" [{step['criterion']}]" if step.get("criterion") else ""
+    return (f"Playbook: {step['action']} — done when: {step['success_criterion']}{measure}; "
+            f"effort: {step['effort_estimate']}{tools}")
+
+
 def _outcome_text(o: dict[str, Any]) -> str:
     def v(x: float | None) -> str:
         return NO_DATA if x is None else f"{x:.4g}"
@@ -159,6 +166,8 @@ def render_markdown(facts: dict[str, Any]) -> str:
         owner = p["owner"] or "no owner"
         out.append(f"{index}. **Advance {_name(p['domain'])} from level {p['from']} to "
                    f"{p['to']}** (target {p['target']}, owner: {_md_escape(owner)})")
+        for step in p.get("playbook_steps", []):
+            out.append(f"   - {_md_escape(_step_text(step))}")
         for step in p["steps"]:
             out.append(f"   - {_md_escape(_gap_text(step))}")
         for action in p["next_actions"]:
@@ -292,7 +301,8 @@ def render_html(facts: dict[str, Any]) -> str:
     else:
         h.append("<ol>")
         for p in facts["priorities"]:
-            steps = [_e(_gap_text(s)) for s in p["steps"]]
+            steps = [_e(_step_text(s)) for s in p.get("playbook_steps", [])]
+            steps += [_e(_gap_text(s)) for s in p["steps"]]
             steps += [_e(f"Next action: {a}") for a in p["next_actions"]]
             h.append(f"<li><strong>Advance {_e(_name(p['domain']))} from level {p['from']} "
                      f"to {p['to']}</strong> (target {_e(p['target'])}, owner: "
@@ -321,3 +331,74 @@ def render_html(facts: dict[str, Any]) -> str:
                  "</section>")
     h.append("</body></html>")
     return "\n".join(h) + "\n"
+
+
+# -- plain text ---------------------------------------------------------------------------
+
+
+def _heading(title: str) -> list[str]:
+    return ["", title.upper(), "=" * len(title)]
+
+
+def render_text(facts: dict[str, Any]) -> str:
+    """The report as plain text for a terminal or an e-mail body (same sections)."""
+    out = [_title(facts), _status_line(facts)]
+    out += _heading("Where we are")
+    out.append(f"Overall score: {_overall(facts)}")
+    for d in facts["domains"]:
+        level = f"{d['level']} ({d['level_name']})" + (" provisional" if d["provisional"]
+                                                        else "")
+        out.append(f"  {_name(d['domain']):<26} level {level:<16} previous "
+                   f"{_level(d['previous']):<8} {CHANGE_MARK[d['change']]:<4} target "
+                   f"{_level(d['target'])}, gap {_level(d['gap'])}")
+    out += _heading("What changed since " + facts["previous_quarter"])
+    for title, items in _changes(facts):
+        out.append(f"{title}: " + ("; ".join(items) if items else "none"))
+    out += _heading("Key metrics")
+    for m in facts["key_metrics"]:
+        targets = ", ".join(f"L{k}: {v}" for k, v in m["targets"].items())
+        out.append(f"  {m['title']}: {m['shown']} ({facts['previous_quarter']}: "
+                   f"{m['previous_shown']}), trend {m['arrow'] or NO_DATA}; targets {targets}")
+    out += [f"  Outcome: {_outcome_text(o)}" for o in facts["outcomes"]]
+    out += _heading("Checks against the programme's adversaries")
+    out += [f"  - {line}" for line in _adversary_lines(facts)]
+    out += _heading("What is still weak")
+    out.append("Areas for attention (level 2 or below): "
+               + (", ".join(_name(d) for d in facts["attention"]) or "none"))
+    for d in facts["domains"]:
+        if d["gaps"]:
+            out.append(f"  - {_name(d['domain'])} to level {d['next_level']}: "
+                       + "; ".join(_gap_text(g) for g in d["gaps"]))
+    if facts["stale_evidence"]:
+        out.append("Stale evidence (no longer counts): " + "; ".join(
+            f"{_name(k)}: {', '.join(v)}" for k, v in facts["stale_evidence"].items()))
+    out += _heading("Next quarter's priorities")
+    if not facts["priorities"]:
+        out.append("Every domain with a target is at it.")
+    for index, p in enumerate(facts["priorities"], start=1):
+        out.append(f"{index}. Advance {_name(p['domain'])} from level {p['from']} to "
+                   f"{p['to']} (target {p['target']}, owner: {p['owner'] or 'no owner'})")
+        out += [f"   - {_step_text(s)}" for s in p.get("playbook_steps", [])]
+        out += [f"   - {_gap_text(s)}" for s in p["steps"]]
+        out += [f"   - Next action: {a}" for a in p["next_actions"]]
+    out += _heading("Who owns it")
+    for d in facts["domains"]:
+        out.append(f"  {_name(d['domain'])}: {d['owner'] or 'no owner'}; target "
+                   f"{_level(d['target'])}; blockers: {'; '.join(d['blockers']) or 'none'}")
+    out += _heading("12-month roadmap")
+    if not facts["roadmap"]:
+        out.append("No domain is below its target.")
+    for r in facts["roadmap"]:
+        steps = ", ".join(f"level {s['level']} by {s['quarter']}" for s in r["plan"])
+        more = " (target beyond 12 months)" if r["beyond_12_months"] else ""
+        out.append(f"  {_name(r['domain'])}: {steps}{more}")
+    out += _heading("Levels by quarter")
+    quarters = facts["heatmap"]["quarters"]
+    out.append(f"  {'':<26} " + " ".join(f"{q:<8}" for q in quarters))
+    for domain, row in facts["heatmap"]["levels"].items():
+        out.append(f"  {_name(domain):<26} " + " ".join(f"{_level(row[q]):<8}"
+                                                        for q in quarters))
+    if facts.get("notes"):
+        out += _heading("Review notes")
+        out.append(facts["notes"])
+    return "\n".join(line.rstrip() for line in out) + "\n"

@@ -399,7 +399,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.format == "audit-csv":  # from the content: it names evidence reviewers
             body = audit_csv(content).encode("utf-8")
         else:
-            body = render(facts, args.format, team=args.dsomm_team)
+            body = render(facts, args.format, team=args.dsomm_team, paper=args.paper)
     except PdfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -521,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "audit-csv (every criterion with its evidence), dsomm (OWASP "
                              "DSOMM team-progress.yaml)")
     report.add_argument("--output", help="file to write atomically (default: stdout)")
+    report.add_argument("--paper", default="a4", choices=["a4", "letter"],
+                        help="page size the HTML prints to and the PDF uses (default: a4)")
     report.add_argument("--quarter", help="report a recorded quarter (default: the current one)")
     report.add_argument("--live", action="store_true",
                         help="use the current data even when the quarter's review is recorded")

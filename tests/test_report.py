@@ -460,6 +460,30 @@ def test_pdf_prints_every_domain_and_headline_number(tmp_path: Path) -> None:
     assert 2 <= len(pages) <= 6  # A4 pages; the charts fit the first
 
 
+def test_pdf_on_letter_paper_has_letter_pages_and_every_domain(tmp_path: Path) -> None:
+    require_tool("chromium", "chromium")
+    pdftotext = require_tool("pdftotext", "poppler-utils")
+    pdfinfo = require_tool("pdfinfo", "poppler-utils")
+    f = _demo_facts()
+    sizes = {}
+    for paper in ("a4", "letter"):
+        pdf = tmp_path / f"{paper}.pdf"
+        pdf.write_bytes(render(f, "pdf", paper=paper))
+        info = subprocess.run([pdfinfo, str(pdf)], capture_output=True, check=True).stdout
+        sizes[paper] = tuple(round(float(v)) for v in re.search(
+            rb"Page size:\s+([\d.]+) x ([\d.]+) pts", info).groups())
+        text = " ".join(subprocess.run([pdftotext, str(pdf), "-"],
+                                       capture_output=True, check=True).stdout.decode().split())
+        for domain in DOMAINS:
+            assert domain.replace("_", " ") in text, (paper, domain)
+        assert "Overall score: 2.2 / 5.0" in text and "2.5 days" in text, paper
+    # points, rounded: A4 210 x 297 mm = 595 x 842 (Chromium prints 594.96 x 841.92)
+    assert sizes == {"a4": (595, 842), "letter": (612, 792)}
+    assert 'size: Letter;' in render(f, "html", paper="letter").decode()
+    with pytest.raises(ValueError, match="paper must be one of a4, letter"):
+        render(f, "html", paper="legal")
+
+
 def test_docs_list_the_dsomm_mapping() -> None:
     docs = (Path(__file__).resolve().parent.parent / "docs" / "report.md").read_text()
     for _dim, _sub, name, uuid, domain, minimum in DSOMM_MAPPING:

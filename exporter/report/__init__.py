@@ -55,19 +55,21 @@ def gather(store: Store, content: dict[str, Any],
                        history=history, recorded=recorded)
 
 
-def render(facts: dict[str, Any], fmt: str, *, team: str = "Default") -> bytes:
+def render(facts: dict[str, Any], fmt: str, *, team: str = "Default",
+           paper: str = "a4") -> bytes:
     """One format's bytes (raises PdfError for ``pdf`` without Chromium).
 
-    ``team`` is the DSOMM team the ``dsomm`` export records progress for.
+    ``team`` is the DSOMM team the ``dsomm`` export records progress for; ``paper``
+    (``a4`` or ``letter``) the page size HTML prints to and PDF is printed on.
     """
     if fmt == "html":
-        return render_html(facts).encode("utf-8")
+        return render_html(facts, paper).encode("utf-8")
     if fmt in ("markdown", "md"):
         return render_markdown(facts).encode("utf-8")
     if fmt == "text":
         return render_text(facts).encode("utf-8")
     if fmt == "pdf":
-        return html_to_pdf(render_html(facts))
+        return html_to_pdf(render_html(facts, paper))
     if fmt == "json":
         return (json.dumps(facts, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     if fmt == "backlog-csv":

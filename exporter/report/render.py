@@ -236,12 +236,24 @@ def _ul(items: list[str]) -> str:
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
-def render_html(facts: dict[str, Any]) -> str:
-    """The report as one self-contained HTML page (no script, no external asset)."""
+PAPER_SIZES = ("a4", "letter")
+
+
+def render_html(facts: dict[str, Any], paper: str = "a4") -> str:
+    """The report as one self-contained HTML page (no script, no external asset).
+
+    ``paper`` is the print stylesheet's page size (``a4`` or ``letter``); the layout
+    fits the narrower A4 width and the shorter Letter height either way, so the size
+    only decides which sheet the browser's print dialog and the PDF use.
+    """
+    if paper not in PAPER_SIZES:
+        raise ValueError(f"paper must be one of {', '.join(PAPER_SIZES)}, not {paper!r}")
+    size = {"a4": "A4", "letter": "Letter"}[paper]
+    css = _CSS.replace("@page { size: A4;", f"@page {{ size: {size};")
     h: list[str] = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(_title(facts))}</title><style>{_CSS}</style></head><body>",
+        f"<title>{_e(_title(facts))}</title><style>{css}</style></head><body>",
         f"<h1>{_e(_title(facts))}</h1>", f'<p class="meta">{_e(_status_line(facts))}</p>',
         '<section id="where"><h2>Where we are</h2>',
         f'<p>Overall score: <span class="score">{_e(_overall(facts))}</span></p>',

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.maturity.model import DOMAINS, MaturityConfigError
+from exporter.maturity.model import DOMAINS, MaturityConfigError, parse_rules
 from exporter.maturity.playbooks import (
     TRANSITIONS,
     load_playbooks,
@@ -19,6 +19,7 @@ from exporter.maturity.playbooks import (
 from exporter.report import render
 from exporter.report.exports import backlog_items
 from exporter.report.facts import build_facts
+from tests.test_maturity_config import VALID_LEVELS, _rules_text
 from tests.test_maturity_support import default_rules
 from tests.test_report import make_content
 
@@ -147,3 +148,19 @@ def test_a_level_5_domain_has_no_steps() -> None:
     playbooks, _ = load_playbooks(None, default_rules())
     assert playbook_json(playbooks, "supply_chain", 5, []) == []
     assert playbook_json(None, "supply_chain", 2, []) == []
+
+
+def test_the_bundled_playbooks_under_an_operators_own_rules_keep_their_steps_unlinked() -> None:
+    """An operator's rules file without the bundled criterion ids must not fail a config
+    they wrote no playbook for; an explicitly configured playbook stays strict."""
+    rules = parse_rules(_rules_text(VALID_LEVELS), "own-rules.yaml")  # ids a2, a3, ...
+    bundled, _ = load_playbooks(None, rules)
+    steps = [step for domain in DOMAINS for level in range(1, 5)
+             for step in bundled.steps(domain, level)]
+    assert len(steps) == 44 and all(step.criterion is None for step in steps)
+    assert load_playbooks(None, default_rules())[0].steps(
+        "vulnerability_management", 1)[0].criterion == "findings_tracked"
+    text = (Path(__file__).resolve().parent.parent / "exporter" / "maturity"
+            / "default_playbooks.yaml").read_text()
+    with pytest.raises(MaturityConfigError, match="no criterion 'sla_tracked_critical'"):
+        parse_playbooks(text, "mine.yaml", rules)

@@ -54,12 +54,20 @@ class PlaybooksFile(StrictModel):
         return self.domains.get(domain, {}).get(f"from_{from_level}_to_{from_level + 1}", [])
 
 
-def parse_playbooks(text: str | bytes, file: str, rules: RulesFile) -> PlaybooksFile:
-    """Validate a playbooks file against the rules; only MaturityConfigError leaves."""
-    return _guarded("playbooks file", file, _parse_playbooks, text, file, rules)
+def parse_playbooks(text: str | bytes, file: str, rules: RulesFile, *,
+                    strict: bool = True) -> PlaybooksFile:
+    """Validate a playbooks file against the rules; only MaturityConfigError leaves.
+
+    ``strict=False`` is for the bundled default under an operator's own rules file: a
+    step naming a criterion those rules do not have keeps its text but loses the link
+    (it stays open until a person closes it) instead of failing a configuration the
+    operator never wrote a playbook for.
+    """
+    return _guarded("playbooks file", file, _parse_playbooks, text, file, rules, strict)
 
 
-def _parse_playbooks(text: str | bytes, file: str, rules: RulesFile) -> PlaybooksFile:
+def _parse_playbooks(text: str | bytes, file: str, rules: RulesFile,
+                     strict: bool = True) -> PlaybooksFile:
     document = _parse_yaml(text, "playbooks file", file)
     report = _Reporter(file, document)
     try:
@@ -79,7 +87,11 @@ def _parse_playbooks(text: str | bytes, file: str, rules: RulesFile) -> Playbook
                            + ", ".join(TRANSITIONS))
                 continue
             for index, step in enumerate(steps):
-                if step.criterion is not None and rules.find(domain, step.criterion) is None:
+                if step.criterion is None or rules.find(domain, step.criterion) is not None:
+                    continue
+                if not strict:
+                    steps[index] = step.model_copy(update={"criterion": None})
+                else:
                     report.add(("domains", domain, name, index, "criterion"),
                                f"no criterion {step.criterion!r} in domain {domain} of the "
                                "rules file")
@@ -94,7 +106,7 @@ def load_playbooks(path: Path | None, rules: RulesFile) -> tuple[PlaybooksFile, 
         name = f"<bundled {DEFAULT_PLAYBOOKS}>"
         text = resources.files("exporter.maturity").joinpath(DEFAULT_PLAYBOOKS).read_text(
             "utf-8")
-        return parse_playbooks(text, name, rules), name
+        return parse_playbooks(text, name, rules, strict=False), name
     return parse_playbooks(_read_bytes(path, "playbooks file"), str(path), rules), str(path)
 
 

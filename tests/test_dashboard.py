@@ -211,7 +211,9 @@ def test_level_vs_target_table() -> None:
     organize = next(t for t in panel["transformations"] if t["id"] == "organize")
     assert organize["options"]["renameByName"] == {
         "Value #A": "last quarter", "Value #B": "current", "Value #C": "target",
-        "Value #D": "gap to target"}
+        "Value #D": "gap to target", "Value #E": "owner named"}
+    # whether an owner is named, never the owner's name (personal data)
+    assert "devsecops_maturity_domain_owner_assigned" in exprs["E"]
     gap = next(o for o in panel["fieldConfig"]["overrides"]
                if o["matcher"] == {"id": "byName", "options": "gap to target"})
     thresholds = next(p["value"] for p in gap["properties"] if p["id"] == "thresholds")

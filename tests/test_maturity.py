@@ -388,6 +388,17 @@ def test_families_follow_prometheus_conventions_and_say_they_are_recomputed():
     assert len(counts) == 8 * 4 * 2
 
 
+def test_owner_assigned_says_whether_an_owner_is_named_never_who():
+    doc = assessments_doc({"incident_response": {"ir_process_defined": "-10d"}})
+    doc["domains"]["incident_response"]["owner"] = "Sam Okafor (Security operations)"
+    doc["domains"]["identity_access"] = {"target_level": 3, "owner": "  "}
+    result = assess(derived(), model(doc), {}, NOW)
+    owned = _family(result, "devsecops_maturity_domain_owner_assigned")
+    assert owned == {(("domain", d),): float(d == "incident_response") for d in DOMAINS}
+    assert _family(assess(derived(), model(None), {}, NOW),
+                   "devsecops_maturity_domain_owner_assigned") == {}
+
+
 def test_no_assessments_file_means_no_target_review_or_stale_series():
     result = assess(derived(), model(None), {}, NOW)
     assert _family(result, "devsecops_maturity_target_level") == {}

@@ -27,6 +27,10 @@ METRICS: dict[str, str] = {
         "when either level is held back only by missing data. " + FRESHNESS,
     "devsecops_maturity_target_level":
         "Target maturity level per domain from the assessments file. " + FRESHNESS,
+    "devsecops_maturity_domain_owner_assigned":
+        "1 when the assessments file names an owner for the domain, 0 when it does not (the "
+        "model's \"ownership unclear\" failure mode); absent without an assessments file. "
+        "The owner's name is personal data and never a label. " + FRESHNESS,
     "devsecops_maturity_programme_average_level":
         "Mean of the current maturity levels of the eight domains. " + FRESHNESS,
     "devsecops_maturity_programme_minimum_level":
@@ -75,7 +79,12 @@ def assessment_families(assessment: Assessment) -> list[Family]:
     def add(name: str, value: float, **labels: str) -> None:
         samples[name].append(Sample(_labels(**labels), float(value)))
 
+    has_assessments = any(r.assessment is not None for r in assessment.domains.values())
     for domain, result in assessment.domains.items():
+        if has_assessments:
+            owner = result.assessment.owner if result.assessment is not None else None
+            add("devsecops_maturity_domain_owner_assigned", bool(owner and owner.strip()),
+                domain=domain)
         if result.previous is not None and result.previous.determined:
             add("devsecops_maturity_level", result.previous.level, domain=domain,
                 quarter=assessment.previous_quarter)

@@ -21,9 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from collectors.settings import StrictModel, parse_duration
 from collectors.yamlsafe import YamlDocument, YamlError, parse_yaml, read_bytes
@@ -349,6 +356,24 @@ def _parse_yaml(text: str | bytes, name: str, file: str) -> YamlDocument:
     return document
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validated(model: type[_M], text: str | bytes, name: str,
+               file: str) -> tuple[_M, _Reporter]:
+    """The file parsed strictly and validated as ``model``, with a reporter for the
+    semantic checks that follow; validation errors leave as MaturityConfigError with
+    ``file:line: key`` for each (the rules, assessments and playbooks files share this).
+    """
+    document = _parse_yaml(text, name, file)
+    report = _Reporter(file, document)
+    try:
+        return model.model_validate(document.data), report
+    except ValidationError as exc:
+        report.add_validation(exc)
+        raise MaturityConfigError(report.problems) from None
+
+
 def _guarded(name: str, file: str, parse: Any, *args: Any) -> Any:
     """Run a parser so that only MaturityConfigError leaves it, naming the file.
 
@@ -394,13 +419,7 @@ def parse_rules(text: str | bytes, file: str) -> RulesFile:
 
 
 def _parse_rules(text: str | bytes, file: str) -> RulesFile:
-    document = _parse_yaml(text, "rules file", file)
-    report = _Reporter(file, document)
-    try:
-        rules = RulesFile.model_validate(document.data)
-    except ValidationError as exc:
-        report.add_validation(exc)
-        raise MaturityConfigError(report.problems) from None
+    rules, report = _validated(RulesFile, text, "rules file", file)
     for domain in rules.domains:
         if domain not in DOMAINS:
             report.add(("domains", domain), f"unknown domain {domain!r}; the domains are: "
@@ -459,13 +478,7 @@ def parse_assessments(text: str | bytes, file: str, rules: RulesFile) -> Assessm
 
 
 def _parse_assessments(text: str | bytes, file: str, rules: RulesFile) -> AssessmentsFile:
-    document = _parse_yaml(text, "assessments file", file)
-    report = _Reporter(file, document)
-    try:
-        assessments = AssessmentsFile.model_validate(document.data)
-    except ValidationError as exc:
-        report.add_validation(exc)
-        raise MaturityConfigError(report.problems) from None
+    assessments, report = _validated(AssessmentsFile, text, "assessments file", file)
     for domain, entry in assessments.domains.items():
         loc = ("domains", domain)
         if domain not in DOMAINS:

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from collectors.settings import StrictModel
 from exporter.maturity.model import (
@@ -27,9 +27,8 @@ from exporter.maturity.model import (
     MaturityConfigError,
     RulesFile,
     _guarded,
-    _parse_yaml,
     _read_bytes,
-    _Reporter,
+    _validated,
 )
 
 DEFAULT_PLAYBOOKS = "default_playbooks.yaml"
@@ -68,13 +67,7 @@ def parse_playbooks(text: str | bytes, file: str, rules: RulesFile, *,
 
 def _parse_playbooks(text: str | bytes, file: str, rules: RulesFile,
                      strict: bool = True) -> PlaybooksFile:
-    document = _parse_yaml(text, "playbooks file", file)
-    report = _Reporter(file, document)
-    try:
-        playbooks = PlaybooksFile.model_validate(document.data)
-    except ValidationError as exc:
-        report.add_validation(exc)
-        raise MaturityConfigError(report.problems) from None
+    playbooks, report = _validated(PlaybooksFile, text, "playbooks file", file)
     for domain, transitions in playbooks.domains.items():
         if domain not in DOMAINS:
             report.add(("domains", domain), f"unknown domain {domain!r}; the domains are: "
